@@ -1,0 +1,442 @@
+"""PyTorch bridge: a drop-in, faster Gaussian negative log-likelihood loss.
+
+``gnll.torch`` provides :func:`gaussian_nll_loss` and :class:`GaussianNLLLoss`,
+replacements for :func:`torch.nn.functional.gaussian_nll_loss` and
+:class:`torch.nn.GaussianNLLLoss` that compute the loss and its gradients in
+gnll's fused OpenMP kernels. Importing this module imports torch; ``import
+gnll`` alone never does. Install torch with ``pip install "gnll[torch]"``.
+
+How a call is served
+--------------------
+*Fast path.* When every tensor argument is a plain CPU tensor with strided
+layout and the same dtype, float32 or float64 (``var`` may also be a Python
+float), the data are handed to gnll without copying (``tensor.numpy()``
+shares memory) and the results come back through :func:`torch.from_numpy`.
+With autograd off (``torch.no_grad()``, or no argument requiring grad) only
+the loss is computed. Otherwise the call goes through a
+:class:`torch.autograd.Function` that computes exactly the gradients autograd
+asks for (``ctx.needs_input_grad`` becomes gnll's ``wrt=``):
+
+* ``reduction="mean"`` or ``"sum"``: the forward pass computes the loss and
+  the requested gradients together in one fused pass over the data and keeps
+  the gradients for the backward pass, which only scales them by
+  ``grad_output`` (usually 1, then nothing at all is done). One pass over the
+  data instead of two; it holds one gradient array per differentiated
+  argument between forward and backward, which is less than torch's own
+  implementation keeps. This was chosen by measurement: see
+  ``benchmarks/torch_bridge.py``.
+* ``reduction="none"``: the upstream gradient is an array that is only known
+  in the backward pass, so the forward pass computes the loss alone and the
+  backward pass computes the gradients with ``grad_output`` in one gnll call.
+
+gnll uses ``torch.get_num_threads()`` threads, so ``torch.set_num_threads``
+governs it as it governs torch.
+
+*Fallback.* Everything else is computed by torch's own
+:func:`torch.nn.functional.gaussian_nll_loss`, with the same semantics and
+gnll's shape extensions (see below): tensors on other devices (CUDA, meta,
+...), float16, bfloat16, complex and integer tensors, mixed dtypes, sparse or
+nested tensors, tensor subclasses and modes with ``__torch_function__``,
+tracing by ``torch.compile`` or ``torch.jit``, forward-mode AD (dual
+tensors) and ``torch.func`` transforms, and a ``var`` or ``target`` that is
+neither a tensor nor (for ``var``) a Python float.
+
+*Higher-order gradients.* When the backward pass itself is differentiated
+(``create_graph=True``, ``torch.autograd.grad(..., create_graph=True)``,
+``gradgradcheck``), the gradients are computed by differentiable torch
+expressions, so double backward works and gives torch's values.
+
+Semantics and differences from torch
+------------------------------------
+Values, gradients (the eps clamp is straight-through, as in torch) and the
+``ValueError`` messages for a negative ``var``, a ``var`` of incorrect size and
+an invalid ``reduction`` (checked in that order) are torch's. gnll accepts a
+little more than torch (torch >= 2.10): a ``var`` with several size-1
+dimensions where ``input`` has larger ones (e.g. var ``(4, 3, 1, 1)`` for input
+``(4, 3, 2, 2)``), and a 0-d tensor ``var`` for an input of any shape; both are
+treated as broadcasting. Where ``target`` does not broadcast against ``input``,
+torch raises ``RuntimeError`` and gnll raises ``ValueError`` naming both
+shapes. :class:`GaussianNLLLoss` checks ``reduction`` when it is constructed,
+torch only when it is called.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as _F
+from torch.autograd import forward_ad as _forward_ad
+from torch.overrides import has_torch_function_variadic as _has_torch_function
+
+from . import gaussian_nll_loss as _np_loss
+from . import gaussian_nll_loss_and_grad as _np_loss_and_grad
+
+__all__ = ["gaussian_nll_loss", "GaussianNLLLoss"]
+
+_NAMES = ("input", "target", "var")
+_NATIVE_DTYPES = (torch.float32, torch.float64)
+_REDUCTIONS = ("none", "mean", "sum")
+
+# Compute the gradients in the forward pass for "mean"/"sum" (one fused pass)
+# rather than recomputing them in the backward pass. Private switch, used by
+# benchmarks/torch_bridge.py to measure both strategies.
+_FUSED_FORWARD = True
+
+_functorch_wrapped = getattr(
+    getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None
+)
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", None)
+
+
+def _n_threads():
+    return torch.get_num_threads()
+
+
+def _is_tracing():
+    if torch.compiler.is_compiling():
+        return True
+    if torch.jit.is_tracing() or torch.jit.is_scripting():
+        return True
+    return _functorch_active is not None and _functorch_active()
+
+
+def _plain_cpu(t, dtype):
+    """Whether gnll can read tensor ``t`` in place, as ``dtype``."""
+    return (
+        t.dtype == dtype
+        and t.device.type == "cpu"
+        and t.layout == torch.strided
+        and not t.is_nested
+        and not t.is_neg()
+        and not t.is_conj()
+        and not (_functorch_wrapped is not None and _functorch_wrapped(t))
+    )
+
+
+def _is_dual(t):
+    return (
+        _forward_ad._current_level >= 0
+        and _forward_ad.unpack_dual(t).tangent is not None
+    )
+
+
+def _fast_path_ok(input, target, var):
+    """Whether gnll's kernels can serve this call (else torch's own does)."""
+    if not isinstance(input, torch.Tensor):
+        return False
+    if not isinstance(target, torch.Tensor):
+        return False
+    var_is_tensor = isinstance(var, torch.Tensor)
+    if not var_is_tensor and not isinstance(var, float):
+        # torch raises TypeError for an int or a NumPy float32 var: let it.
+        return False
+    if _has_torch_function((input, target, var)) or _is_tracing():
+        return False
+    dtype = input.dtype
+    if dtype not in _NATIVE_DTYPES:
+        return False
+    tensors = (input, target, var) if var_is_tensor else (input, target)
+    for t in tensors:
+        if not _plain_cpu(t, dtype) or _is_dual(t):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- shape rules
+def _torch_accepts_var(input_shape, var_shape):
+    """torch >= 2.10's rule for the shape of a tensor var."""
+    if var_shape == input_shape or input_shape[:-1] == var_shape:
+        return True
+    if len(var_shape) != len(input_shape):
+        return False
+    return sum(v for i, v in zip(input_shape, var_shape) if i != v) == 1
+
+
+def _gnll_extra_var(input_shape, var_shape):
+    """Whether gnll accepts ``var_shape`` by broadcasting where torch does not."""
+    if len(var_shape) == 0:
+        return True
+    if len(var_shape) != len(input_shape):
+        return False
+    return all(v == 1 for i, v in zip(input_shape, var_shape) if i != v)
+
+
+def _var_for_broadcast(var, input):
+    """View of tensor ``var`` that broadcasts against ``input`` as the loss does."""
+    if var.shape != input.shape and input.shape[:-1] == var.shape:
+        return var.unsqueeze(-1)
+    return var
+
+
+# ------------------------------------------------------------------- fallback
+def _torch_loss(input, target, var, full, eps, reduction):
+    """torch's own implementation, with gnll's shape extensions."""
+    if isinstance(var, torch.Tensor) and isinstance(input, torch.Tensor):
+        if not _torch_accepts_var(input.shape, var.shape) and _gnll_extra_var(
+            input.shape, var.shape
+        ):
+            # torch checks negative entries before shapes, as gnll does, so
+            # expanding first changes no error; the expand is differentiable.
+            var = var.expand(input.shape)
+    return _F.gaussian_nll_loss(
+        input, target, var, full=full, eps=eps, reduction=reduction
+    )
+
+
+def _torch_grads(input, target, var, grad_output, eps, reduction, needs):
+    """Differentiable torch expressions for the gradients (double backward)."""
+    var_is_tensor = isinstance(var, torch.Tensor)
+    if var_is_tensor:
+        vb = _var_for_broadcast(var, input)
+        # Clamp values but let the gradient through unchanged, as torch does.
+        vc = vb.clone()
+        with torch.no_grad():
+            vc.clamp_(min=eps)
+    else:
+        vc = max(var, eps)
+    r = input - target
+    g = grad_output
+    if reduction == "mean":
+        shape = torch.broadcast_shapes(
+            r.shape, vc.shape if var_is_tensor else ()
+        )
+        g = g / math.prod(shape)
+    gi = g * r / vc
+    out = [None, None, None]
+    if needs[0]:
+        out[0] = gi.sum_to_size(input.shape) if input.shape != gi.shape else gi
+    if needs[1]:
+        gt = -gi
+        out[1] = gt.sum_to_size(target.shape) if target.shape != gt.shape else gt
+    if needs[2] and var_is_tensor:
+        gv = g * (0.5 * (1.0 / vc - r * r / (vc * vc)))
+        if gv.shape != vb.shape:
+            gv = gv.sum_to_size(vb.shape)
+        out[2] = gv.reshape(var.shape)
+    return out
+
+
+# ------------------------------------------------------------------ fast path
+def _as_numpy(t):
+    return t.detach().numpy() if isinstance(t, torch.Tensor) else t
+
+
+def _as_tensor(a):
+    if a is None:
+        return None
+    a = np.asarray(a)
+    if not a.flags.writeable:
+        a = a.copy()
+    return torch.from_numpy(a)
+
+
+class _GaussianNLLFunction(torch.autograd.Function):
+    """Loss in gnll's kernels, gradients in gnll's kernels (see module doc)."""
+
+    @staticmethod
+    def forward(ctx, input, target, var, full, eps, reduction, n_threads):
+        var_is_tensor = isinstance(var, torch.Tensor)
+        ctx.full, ctx.eps, ctx.reduction, ctx.n_threads = full, eps, reduction, n_threads
+        ctx.var_is_tensor = var_is_tensor
+        if var_is_tensor:
+            ctx.save_for_backward(input, target, var)
+        else:
+            ctx.save_for_backward(input, target)
+            ctx.var_value = var
+        wrt = tuple(n for n, need in zip(_NAMES, ctx.needs_input_grad[:3]) if need)
+        x, y, v = _as_numpy(input), _as_numpy(target), _as_numpy(var)
+        ctx.grads = None
+        if _FUSED_FORWARD and reduction != "none" and wrt:
+            loss, grads = _np_loss_and_grad(
+                x, y, v, full, eps, reduction, wrt=wrt, n_threads=n_threads
+            )
+            ctx.grads = tuple(_as_tensor(g) for g in grads)
+        else:
+            loss = _np_loss(x, y, v, full, eps, reduction, n_threads=n_threads)
+        return _as_tensor(loss)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        needs = ctx.needs_input_grad[:3]
+        saved = ctx.saved_tensors
+        input, target = saved[0], saved[1]
+        var = saved[2] if ctx.var_is_tensor else ctx.var_value
+        tail = (None, None, None, None)
+        if torch.is_grad_enabled():
+            # The backward pass is being recorded (create_graph=True): use
+            # differentiable torch expressions so that it can be differentiated.
+            grads = _torch_grads(
+                input, target, var, grad_output, ctx.eps, ctx.reduction, needs
+            )
+            return (*grads, *tail)
+        fused, ctx.grads = ctx.grads, None  # drop our reference early
+        if fused is not None:
+            if grad_output.item() == 1.0:
+                return (*fused, *tail)
+            return (*(None if g is None else g * grad_output for g in fused), *tail)
+        wrt = tuple(n for n, need in zip(_NAMES, needs) if need)
+        if not wrt:
+            return (None, None, None, *tail)
+        _, grads = _np_loss_and_grad(
+            input.detach().numpy(),
+            target.detach().numpy(),
+            _as_numpy(var),
+            ctx.full,
+            ctx.eps,
+            ctx.reduction,
+            grad_output=grad_output.detach().numpy(),
+            wrt=wrt,
+            n_threads=ctx.n_threads,
+        )
+        return (*(_as_tensor(g) for g in grads), *tail)
+
+
+# ----------------------------------------------------------------- public API
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """Gaussian negative log-likelihood loss, computed by gnll's kernels.
+
+    A drop-in replacement for :func:`torch.nn.functional.gaussian_nll_loss`
+    with the same arguments, values, gradients and errors; CPU float32 and
+    float64 tensors are served by gnll's fused kernels, everything else by
+    torch's own implementation (see :mod:`gnll.torch`).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        Predicted means.
+    target : torch.Tensor
+        Observations; broadcast against ``input``.
+    var : torch.Tensor or float
+        Predicted variances, non-negative. The same shape as ``input``; or
+        ``input.shape[:-1]`` (applied along the last dimension); or the same
+        number of dimensions with size 1 where they differ from ``input``;
+        or a 0-d tensor or a Python float (one variance for all).
+    full : bool, default False
+        Add the constant ``0.5 * log(2 * pi)`` to each element.
+    eps : float, default 1e-6
+        ``var`` is clamped to at least ``eps``; the clamp is invisible to the
+        gradients, as in torch.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the elementwise losses are reduced.
+
+    Returns
+    -------
+    torch.Tensor
+        A 0-d tensor for "mean" and "sum"; for "none", a tensor of the
+        broadcast shape of ``input``, ``target`` and ``var``.
+
+    Raises
+    ------
+    ValueError
+        If ``var`` has a negative entry ("var has negative entry/entries"),
+        has an incorrect shape ("var is of incorrect size"), or ``reduction``
+        is not valid ("<reduction> is not valid"); checked in this order.
+        Also if ``target`` does not broadcast against ``input``, where torch
+        raises ``RuntimeError``.
+
+    See Also
+    --------
+    GaussianNLLLoss : The same loss as a :class:`torch.nn.Module`.
+    gnll.gaussian_nll_loss : The NumPy function underneath.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gnll.torch import gaussian_nll_loss
+    >>> mean = torch.tensor([0.0, 1.0], requires_grad=True)
+    >>> var = torch.tensor([1.0, 0.25], requires_grad=True)
+    >>> loss = gaussian_nll_loss(mean, torch.tensor([0.5, 1.0]), var)
+    >>> round(loss.item(), 4)
+    -0.2841
+    >>> loss.backward()
+    >>> mean.grad
+    tensor([-0.2500,  0.0000])
+    >>> var.grad
+    tensor([0.1875, 1.0000])
+    """
+    if not _fast_path_ok(input, target, var):
+        return _torch_loss(input, target, var, full, eps, reduction)
+    n_threads = _n_threads()
+    needs_grad = torch.is_grad_enabled() and (
+        input.requires_grad
+        or target.requires_grad
+        or (isinstance(var, torch.Tensor) and var.requires_grad)
+    )
+    if not needs_grad:
+        loss = _np_loss(
+            _as_numpy(input),
+            _as_numpy(target),
+            _as_numpy(var),
+            full,
+            eps,
+            reduction,
+            n_threads=n_threads,
+        )
+        return _as_tensor(loss)
+    return _GaussianNLLFunction.apply(
+        input, target, var, full, eps, reduction, n_threads
+    )
+
+
+class GaussianNLLLoss(torch.nn.GaussianNLLLoss):
+    """Gaussian negative log-likelihood loss module backed by gnll's kernels.
+
+    A drop-in replacement for :class:`torch.nn.GaussianNLLLoss` (and a
+    subclass of it): ``loss_fn(input, target, var)`` calls
+    :func:`gnll.torch.gaussian_nll_loss` with the module's settings. It has
+    no parameters or buffers, so its ``state_dict`` is empty.
+
+    Parameters
+    ----------
+    full : bool, default False
+        Add the constant ``0.5 * log(2 * pi)`` to each element.
+    eps : float, default 1e-6
+        ``var`` is clamped to at least ``eps``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the elementwise losses are reduced. Checked here, at
+        construction (torch checks it only when the loss is called).
+
+    Raises
+    ------
+    ValueError
+        If ``reduction`` is not valid.
+
+    See Also
+    --------
+    gaussian_nll_loss : The functional form, with all the details.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gnll.torch import GaussianNLLLoss
+    >>> loss_fn = GaussianNLLLoss(reduction="sum")
+    >>> loss_fn
+    GaussianNLLLoss(full=False, eps=1e-06, reduction='sum')
+    >>> input = torch.tensor([[0.5, 1.5], [2.0, 4.0]])
+    >>> var = torch.tensor([[0.5], [1.5]])  # one variance per row
+    >>> round(loss_fn(input, torch.zeros(2, 2), var).item(), 4)
+    8.879
+    """
+
+    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+        if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+            raise ValueError(
+                f"{reduction} is not valid; reduction must be one of "
+                "'none', 'mean' or 'sum'"
+            )
+        super().__init__(full=full, eps=eps, reduction=reduction)
+
+    def forward(self, input, target, var):
+        """Compute the loss; see :func:`gnll.torch.gaussian_nll_loss`."""
+        return gaussian_nll_loss(
+            input,
+            target,
+            var,
+            full=self.full,
+            eps=self.eps,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self):
+        """Settings shown in the module's repr."""
+        return f"full={self.full}, eps={self.eps}, reduction={self.reduction!r}"
