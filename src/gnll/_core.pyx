@@ -1,0 +1,348 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: initializedcheck=False, cdivision=True, nonecheck=False
+"""Compiled core of gnll: OpenMP-parallel drivers over the C block kernels.
+
+The per-element formulas live in ``_kernels.c`` (they need run-time SIMD
+dispatch, which Cython cannot emit); this module splits the work into
+fixed-size chunks, runs the chunks on an OpenMP team with the GIL released,
+and combines the chunk results in chunk order.  Chunk boundaries depend only
+on the array sizes, never on the thread count, so every reduction is
+bit-for-bit identical for any ``n_threads``.
+
+Everything else (validation, dtype choice, broadcasting, allocation) is done
+by the Python layer in ``gnll._loss``.
+
+Math (per element, v = max(var, eps), r = input - target)::
+
+    loss      = 0.5 * (log v + r**2 / v)   [+ 0.5 * log(2 pi) if full]
+    d/dinput  =  g * r / v
+    d/dtarget = -g * r / v
+    d/dvar    =  g * 0.5 * (1/v - r**2 / v**2)
+
+with g the upstream gradient times the reduction's scale (1/N for "mean").
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
+
+cdef extern from "_kernels.h" nogil:
+    ctypedef struct gnll_block_result:
+        double loss_sum
+        int any_negative
+
+    void gnll_block_f64(const double *x, const double *y, const double *v,
+                        Py_ssize_t n, double eps, double c, double *loss,
+                        double *gx, double *gy, double *gv,
+                        const double *gout, double gscale,
+                        gnll_block_result *res)
+    void gnll_block_f32(const float *x, const float *y, const float *v,
+                        Py_ssize_t n, double eps, double c, float *loss,
+                        float *gx, float *gy, float *gv, const float *gout,
+                        double gscale, gnll_block_result *res)
+    void gnll_rows_f64(const double *x, const double *y, const double *v,
+                       Py_ssize_t rows, Py_ssize_t cols, double eps, double c,
+                       double *loss, double *gx, double *gy, double *gv_rows,
+                       const double *gout, double gscale,
+                       gnll_block_result *res)
+    void gnll_rows_f32(const float *x, const float *y, const float *v,
+                       Py_ssize_t rows, Py_ssize_t cols, double eps, double c,
+                       float *loss, float *gx, float *gy, double *gv_rows,
+                       const float *gout, double gscale,
+                       gnll_block_result *res)
+    int gnll_n_paths()
+    const char *gnll_path_name(int path)
+    int gnll_path_supported(int path)
+    int gnll_get_path()
+    int gnll_set_path(int path)
+    int gnll_vector_log()
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define GNLL_HAVE_OPENMP 1
+    #else
+    #define GNLL_HAVE_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    #endif
+    #ifndef GNLL_COMPILER
+    #define GNLL_COMPILER "unknown"
+    #endif
+    """
+    int GNLL_HAVE_OPENMP
+    const char *GNLL_COMPILER
+    int omp_get_max_threads() nogil
+
+# Elements per chunk: the unit of parallel work and of partial sums.
+CHUNK = 32768
+cdef Py_ssize_t _CHUNK = CHUNK
+# Below this many elements one thread is faster than waking a team
+# (measured: see benchmarks/).
+PARALLEL_THRESHOLD = 65536
+cdef Py_ssize_t _PARALLEL_THRESHOLD = PARALLEL_THRESHOLD
+
+
+def openmp_enabled():
+    """True when the module was compiled with OpenMP."""
+    return bool(GNLL_HAVE_OPENMP)
+
+
+def max_threads():
+    """OpenMP's current default team size (1 without OpenMP)."""
+    return omp_get_max_threads()
+
+
+def compiler():
+    """The compiler that built the kernels, as "<id> <version>"."""
+    return GNLL_COMPILER.decode()
+
+
+def simd_paths():
+    """[(name, supported_by_this_cpu), ...] for every compiled path."""
+    return [(gnll_path_name(i).decode(), bool(gnll_path_supported(i)))
+            for i in range(gnll_n_paths())]
+
+
+def get_simd_path():
+    """Name of the instruction-set path in use."""
+    return gnll_path_name(gnll_get_path()).decode()
+
+
+def set_simd_path(name):
+    """Select an instruction-set path by name; ValueError if unavailable."""
+    for i in range(gnll_n_paths()):
+        if gnll_path_name(i).decode() == name:
+            if gnll_set_path(i) == 0:
+                return
+            raise ValueError(f"SIMD path {name!r} is not supported by this CPU")
+    names = [p for p, _ in simd_paths()]
+    raise ValueError(f"unknown SIMD path {name!r}; compiled paths: {names}")
+
+
+def vector_log():
+    """True when log is vectorised through glibc's libmvec."""
+    return bool(gnll_vector_log())
+
+
+cdef int _team_size(Py_ssize_t n, Py_ssize_t n_units, int n_threads) noexcept nogil:
+    if n < _PARALLEL_THRESHOLD or n_units < 2:
+        return 1
+    if n_threads > n_units:
+        return <int>n_units
+    return n_threads
+
+
+cdef inline void _block(const floating *x, const floating *y,
+                        const floating *v, Py_ssize_t n, double eps, double c,
+                        floating *loss, floating *gx, floating *gy,
+                        floating *gv, const floating *gout, double gscale,
+                        gnll_block_result *res) noexcept nogil:
+    if floating is double:
+        gnll_block_f64(x, y, v, n, eps, c, loss, gx, gy, gv, gout, gscale, res)
+    else:
+        gnll_block_f32(x, y, v, n, eps, c, loss, gx, gy, gv, gout, gscale, res)
+
+
+cdef inline void _rows(const floating *x, const floating *y,
+                       const floating *v, Py_ssize_t rows, Py_ssize_t cols,
+                       double eps, double c, floating *loss, floating *gx,
+                       floating *gy, double *gv_rows, const floating *gout,
+                       double gscale, gnll_block_result *res) noexcept nogil:
+    if floating is double:
+        gnll_rows_f64(x, y, v, rows, cols, eps, c, loss, gx, gy, gv_rows,
+                      gout, gscale, res)
+    else:
+        gnll_rows_f32(x, y, v, rows, cols, eps, c, loss, gx, gy, gv_rows,
+                      gout, gscale, res)
+
+
+cdef inline floating *_ptr(floating[::1] a) noexcept:
+    return &a[0] if a is not None and a.shape[0] > 0 else NULL
+
+
+cdef inline const floating *_cptr(const floating[::1] a) noexcept:
+    return &a[0] if a is not None and a.shape[0] > 0 else NULL
+
+
+def elementwise(const floating[::1] x, const floating[::1] y,
+                const floating[::1] v, double eps, double c,
+                floating[::1] loss=None, floating[::1] gx=None,
+                floating[::1] gy=None, floating[::1] gv=None,
+                const floating[::1] gout=None, double gscale=1.0,
+                int n_threads=1):
+    """Loss and gradients where input, target and var all have n elements.
+
+    Fills the given output arrays (each None or of length n) and returns
+    ``(loss_sum, any_negative)``: the sum of all per-element losses in double
+    precision, and whether some var entry is negative.
+    """
+    cdef Py_ssize_t n = x.shape[0]
+    cdef Py_ssize_t n_units = (n + _CHUNK - 1) // _CHUNK
+    cdef Py_ssize_t u, start, size
+    cdef int team = _team_size(n, n_units, n_threads)
+    cdef const floating *px = _cptr(x)
+    cdef const floating *py = _cptr(y)
+    cdef const floating *pv = _cptr(v)
+    cdef const floating *pgo = _cptr(gout)
+    cdef floating *pl = _ptr(loss)
+    cdef floating *pgx = _ptr(gx)
+    cdef floating *pgy = _ptr(gy)
+    cdef floating *pgv = _ptr(gv)
+    cdef gnll_block_result one
+    cdef gnll_block_result *results
+    cdef double total = 0.0
+    cdef int negative = 0
+
+    if y.shape[0] != n or v.shape[0] != n:
+        raise ValueError("input, target and var must have the same length")
+    if ((loss is not None and loss.shape[0] != n)
+            or (gx is not None and gx.shape[0] != n)
+            or (gy is not None and gy.shape[0] != n)
+            or (gv is not None and gv.shape[0] != n)
+            or (gout is not None and gout.shape[0] != n)):
+        raise ValueError("outputs must have the length of the input")
+    if n == 0:
+        return 0.0, False
+    if n_units == 1:
+        with nogil:
+            _block(px, py, pv, n, eps, c, pl, pgx, pgy, pgv, pgo, gscale, &one)
+        return one.loss_sum, bool(one.any_negative)
+
+    results = <gnll_block_result *>malloc(n_units * sizeof(gnll_block_result))
+    if results == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for u in prange(n_units, schedule="static", num_threads=team):
+                start = u * _CHUNK
+                size = n - start if n - start < _CHUNK else _CHUNK
+                _block(px + start, py + start, pv + start, size, eps, c,
+                       pl + start if pl != NULL else NULL,
+                       pgx + start if pgx != NULL else NULL,
+                       pgy + start if pgy != NULL else NULL,
+                       pgv + start if pgv != NULL else NULL,
+                       pgo + start if pgo != NULL else NULL,
+                       gscale, &results[u])
+            for u in range(n_units):
+                total = total + results[u].loss_sum
+                negative = negative | results[u].any_negative
+    finally:
+        free(results)
+    return total, bool(negative)
+
+
+def per_row(const floating[::1] x, const floating[::1] y,
+            const floating[::1] v, Py_ssize_t cols, double eps, double c,
+            floating[::1] loss=None, floating[::1] gx=None,
+            floating[::1] gy=None, double[::1] gv_rows=None,
+            const floating[::1] gout=None, double gscale=1.0,
+            int n_threads=1):
+    """Loss and gradients where var holds one value per row of ``cols``.
+
+    x and y have ``rows * cols`` elements, v has ``rows``.  ``gv_rows`` (None
+    or of length rows, float64) receives each row's summed var gradient.
+    Returns ``(loss_sum, any_negative)`` as :func:`elementwise`.
+    """
+    cdef Py_ssize_t rows = v.shape[0]
+    cdef Py_ssize_t n = x.shape[0]
+    cdef Py_ssize_t n_units, per_unit, blocks, u, r, b, start, size
+    cdef int team
+    cdef const floating *px = _cptr(x)
+    cdef const floating *py = _cptr(y)
+    cdef const floating *pv = _cptr(v)
+    cdef const floating *pgo = _cptr(gout)
+    cdef floating *pl = _ptr(loss)
+    cdef floating *pgx = _ptr(gx)
+    cdef floating *pgy = _ptr(gy)
+    cdef double *pgv = NULL
+    cdef gnll_block_result *results
+    cdef double *gv_parts = NULL
+    cdef double total = 0.0, acc
+    cdef int negative = 0
+
+    if cols < 0 or rows * cols != n or y.shape[0] != n:
+        raise ValueError("x and y must hold rows * cols elements")
+    if ((loss is not None and loss.shape[0] != n)
+            or (gx is not None and gx.shape[0] != n)
+            or (gy is not None and gy.shape[0] != n)
+            or (gout is not None and gout.shape[0] != n)):
+        raise ValueError("outputs must have the length of the input")
+    if gv_rows is not None:
+        if gv_rows.shape[0] != rows:
+            raise ValueError("gv_rows must have one entry per row")
+        if rows > 0:
+            pgv = &gv_rows[0]
+    if n == 0:
+        if pgv != NULL:
+            for r in range(rows):
+                pgv[r] = 0.0
+        negative = 0
+        for r in range(rows):
+            if v[r] < 0:
+                negative = 1
+        return 0.0, bool(negative)
+
+    if cols >= _CHUNK:
+        # Long rows (e.g. one scalar var): each row is split into `blocks`
+        # chunks; chunk partial sums of the var gradient are combined per row
+        # in chunk order below.
+        blocks = (cols + _CHUNK - 1) // _CHUNK
+        n_units = rows * blocks
+        per_unit = 0
+    else:
+        # Short rows: a unit is `per_unit` whole rows.
+        blocks = 1
+        per_unit = _CHUNK // cols
+        n_units = (rows + per_unit - 1) // per_unit
+    team = _team_size(n, n_units, n_threads)
+
+    results = <gnll_block_result *>malloc(n_units * sizeof(gnll_block_result))
+    if results == NULL:
+        raise MemoryError()
+    if per_unit == 0 and pgv != NULL:
+        gv_parts = <double *>malloc(n_units * sizeof(double))
+        if gv_parts == NULL:
+            free(results)
+            raise MemoryError()
+    try:
+        with nogil:
+            if per_unit == 0:
+                for u in prange(n_units, schedule="static", num_threads=team):
+                    r = u // blocks
+                    b = u - r * blocks
+                    start = r * cols + b * _CHUNK
+                    size = cols - b * _CHUNK
+                    if size > _CHUNK:
+                        size = _CHUNK
+                    _rows(px + start, py + start, pv + r, 1, size, eps, c,
+                          pl + start if pl != NULL else NULL,
+                          pgx + start if pgx != NULL else NULL,
+                          pgy + start if pgy != NULL else NULL,
+                          gv_parts + u if gv_parts != NULL else NULL,
+                          pgo + start if pgo != NULL else NULL,
+                          gscale, &results[u])
+                if gv_parts != NULL:
+                    for r in range(rows):
+                        acc = 0.0
+                        for b in range(blocks):
+                            acc = acc + gv_parts[r * blocks + b]
+                        pgv[r] = acc
+            else:
+                for u in prange(n_units, schedule="static", num_threads=team):
+                    r = u * per_unit
+                    size = rows - r if rows - r < per_unit else per_unit
+                    start = r * cols
+                    _rows(px + start, py + start, pv + r, size, cols, eps, c,
+                          pl + start if pl != NULL else NULL,
+                          pgx + start if pgx != NULL else NULL,
+                          pgy + start if pgy != NULL else NULL,
+                          pgv + r if pgv != NULL else NULL,
+                          pgo + start if pgo != NULL else NULL,
+                          gscale, &results[u])
+            for u in range(n_units):
+                total = total + results[u].loss_sum
+                negative = negative | results[u].any_negative
+    finally:
+        free(results)
+        free(gv_parts)
+    return total, bool(negative)

@@ -1,0 +1,220 @@
+/*
+ * gnll block kernels: per-element formulas, their instantiation for float64
+ * and float32 and for several x86-64 instruction sets, and run-time dispatch.
+ *
+ * Safe vectorisation of log (no -ffast-math): on x86-64 glibc >= 2.22 with
+ * GCC, log is re-declared "omp declare simd", so that GCC calls libmvec's
+ * vector log (max. 4 ulp, special values handled as the scalar log does)
+ * inside `omp simd` loops.  The file is compiled with -fno-math-errno and
+ * -fopenmp (or -fopenmp-simd); each instruction set gets its own copy of the
+ * kernels through `#pragma GCC target`, and the best one the CPU supports is
+ * picked when gnll is imported.  Elsewhere the baseline path (scalar log) is
+ * the only one.
+ */
+#include <math.h>
+#include <stddef.h>
+
+#include "_kernels.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&     \
+    defined(__GLIBC__) &&                                                   \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 22)) &&         \
+    (defined(_OPENMP) || defined(GNLL_OPENMP_SIMD))
+#define GNLL_LIBMVEC 1
+#pragma omp declare simd notinbranch
+extern double log(double);
+#else
+#define GNLL_LIBMVEC 0
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&     \
+    __GNUC__ >= 11
+#define GNLL_X86_PATHS 1
+#else
+#define GNLL_X86_PATHS 0
+#endif
+
+#define GNLL_BLK 256  /* elements per L1-resident block                  */
+#define GNLL_LANES 8  /* fixed partial-sum lanes: order-stable reductions */
+
+/* ---- per-element formulas ------------------------------------------------ */
+
+/* v = max(var, eps), written so that a NaN var stays NaN (as torch.clamp). */
+static inline double gnll_clamp(double var, double eps)
+{
+    return var < eps ? eps : var;
+}
+
+/* loss = 0.5 * (log v + r^2 / v) + c,  with t = r / v  (c: the `full` term). */
+static inline double gnll_loss(double log_v, double r, double t, double c)
+{
+    return 0.5 * (log_v + r * t) + c;
+}
+
+/* d loss / d var = 0.5 * (1/v - r^2/v^2) = 0.5 * (iv - t^2), iv = 1/v. */
+static inline double gnll_dvar(double iv, double t)
+{
+    return 0.5 * (iv - t * t);
+}
+
+/* Lanes combined in one fixed tree order. */
+static inline double gnll_lanes_total(const double *lanes)
+{
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+           ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+/* ---- instantiations -------------------------------------------------------- */
+
+#define T double
+#define NAME(f) f##_f64_baseline
+#include "_kernels_impl.h"
+#undef T
+#undef NAME
+#define T float
+#define NAME(f) f##_f32_baseline
+#include "_kernels_impl.h"
+#undef T
+#undef NAME
+
+#if GNLL_X86_PATHS
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v3")
+#define T double
+#define NAME(f) f##_f64_v3
+#include "_kernels_impl.h"
+#undef T
+#undef NAME
+#define T float
+#define NAME(f) f##_f32_v3
+#include "_kernels_impl.h"
+#undef T
+#undef NAME
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4")
+#define T double
+#define NAME(f) f##_f64_v4
+#include "_kernels_impl.h"
+#undef T
+#undef NAME
+#define T float
+#define NAME(f) f##_f32_v4
+#include "_kernels_impl.h"
+#undef T
+#undef NAME
+#pragma GCC pop_options
+#endif
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    void (*block_f64)(const double *, const double *, const double *,
+                      ptrdiff_t, double, double, double *, double *, double *,
+                      double *, const double *, double, gnll_block_result *);
+    void (*block_f32)(const float *, const float *, const float *, ptrdiff_t,
+                      double, double, float *, float *, float *, float *,
+                      const float *, double, gnll_block_result *);
+    void (*rows_f64)(const double *, const double *, const double *,
+                     ptrdiff_t, ptrdiff_t, double, double, double *, double *,
+                     double *, double *, const double *, double,
+                     gnll_block_result *);
+    void (*rows_f32)(const float *, const float *, const float *, ptrdiff_t,
+                     ptrdiff_t, double, double, float *, float *, float *,
+                     double *, const float *, double, gnll_block_result *);
+} gnll_path;
+
+static const gnll_path paths[] = {
+    {"baseline", block_f64_baseline, block_f32_baseline, rows_f64_baseline,
+     rows_f32_baseline},
+#if GNLL_X86_PATHS
+    {"x86-64-v3", block_f64_v3, block_f32_v3, rows_f64_v3, rows_f32_v3},
+    {"x86-64-v4", block_f64_v4, block_f32_v4, rows_f64_v4, rows_f32_v4},
+#endif
+};
+
+#define GNLL_N_PATHS ((int)(sizeof(paths) / sizeof(paths[0])))
+
+static const gnll_path *current = &paths[0];
+
+int gnll_n_paths(void) { return GNLL_N_PATHS; }
+
+const char *gnll_path_name(int path)
+{
+    return (path >= 0 && path < GNLL_N_PATHS) ? paths[path].name : "";
+}
+
+int gnll_path_supported(int path)
+{
+    if (path == 0)
+        return 1;
+#if GNLL_X86_PATHS
+    __builtin_cpu_init();
+    if (path == 1)
+        return __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("bmi2");
+    if (path == 2)
+        return __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("bmi2") &&
+               __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512cd");
+#endif
+    return 0;
+}
+
+int gnll_get_path(void) { return (int)(current - paths); }
+
+int gnll_set_path(int path)
+{
+    if (path < 0 || path >= GNLL_N_PATHS || !gnll_path_supported(path))
+        return -1;
+    current = &paths[path];
+    return 0;
+}
+
+int gnll_vector_log(void) { return GNLL_LIBMVEC; }
+
+/* ---- public entry points: forward to the selected path ------------------ */
+
+void gnll_block_f64(const double *x, const double *y, const double *v,
+                    ptrdiff_t n, double eps, double c, double *loss,
+                    double *gx, double *gy, double *gv, const double *gout,
+                    double gscale, gnll_block_result *res)
+{
+    current->block_f64(x, y, v, n, eps, c, loss, gx, gy, gv, gout, gscale,
+                       res);
+}
+
+void gnll_block_f32(const float *x, const float *y, const float *v,
+                    ptrdiff_t n, double eps, double c, float *loss, float *gx,
+                    float *gy, float *gv, const float *gout, double gscale,
+                    gnll_block_result *res)
+{
+    current->block_f32(x, y, v, n, eps, c, loss, gx, gy, gv, gout, gscale,
+                       res);
+}
+
+void gnll_rows_f64(const double *x, const double *y, const double *v,
+                   ptrdiff_t rows, ptrdiff_t cols, double eps, double c,
+                   double *loss, double *gx, double *gy, double *gv_rows,
+                   const double *gout, double gscale, gnll_block_result *res)
+{
+    current->rows_f64(x, y, v, rows, cols, eps, c, loss, gx, gy, gv_rows, gout,
+                      gscale, res);
+}
+
+void gnll_rows_f32(const float *x, const float *y, const float *v,
+                   ptrdiff_t rows, ptrdiff_t cols, double eps, double c,
+                   float *loss, float *gx, float *gy, double *gv_rows,
+                   const float *gout, double gscale, gnll_block_result *res)
+{
+    current->rows_f32(x, y, v, rows, cols, eps, c, loss, gx, gy, gv_rows, gout,
+                      gscale, res);
+}

@@ -1,0 +1,55 @@
+/*
+ * gnll block kernels: the Gaussian negative log-likelihood and its gradients
+ * over one contiguous block of elements, in a single pass.
+ *
+ * Threading, chunking and the order in which block results are combined live
+ * in _core.pyx; these functions are single-threaded and re-entrant.  Every
+ * output pointer may be NULL, meaning "not wanted".
+ *
+ * Notation (per element): v = max(var, eps) with NaN kept, r = input - target,
+ *   loss      = 0.5 * (log v + r^2 / v) + c          (c = 0.5*log(2*pi) if full)
+ *   d/dinput  =  g * r / v
+ *   d/dtarget = -g * r / v
+ *   d/dvar    =  g * 0.5 * (1/v - r^2/v^2)           (straight through the clamp)
+ * where g = gscale * grad_output[i] (grad_output NULL: g = gscale).
+ */
+#ifndef GNLL_KERNELS_H
+#define GNLL_KERNELS_H
+
+#include <stddef.h>
+
+typedef struct {
+    double loss_sum;   /* sum of the block's per-element losses (in double) */
+    int any_negative;  /* some var entry was < 0 (-0.0 and NaN are not)    */
+} gnll_block_result;
+
+/* Heteroscedastic block: x, y, v (and gout, outputs) all hold n elements. */
+void gnll_block_f64(const double *x, const double *y, const double *v,
+                    ptrdiff_t n, double eps, double c,
+                    double *loss, double *gx, double *gy, double *gv,
+                    const double *gout, double gscale, gnll_block_result *res);
+void gnll_block_f32(const float *x, const float *y, const float *v,
+                    ptrdiff_t n, double eps, double c,
+                    float *loss, float *gx, float *gy, float *gv,
+                    const float *gout, double gscale, gnll_block_result *res);
+
+/* Row block: `rows` rows of `cols` contiguous elements; v holds one variance
+ * per row.  gv_rows[i] receives the row's summed var gradient, in double. */
+void gnll_rows_f64(const double *x, const double *y, const double *v,
+                   ptrdiff_t rows, ptrdiff_t cols, double eps, double c,
+                   double *loss, double *gx, double *gy, double *gv_rows,
+                   const double *gout, double gscale, gnll_block_result *res);
+void gnll_rows_f32(const float *x, const float *y, const float *v,
+                   ptrdiff_t rows, ptrdiff_t cols, double eps, double c,
+                   float *loss, float *gx, float *gy, double *gv_rows,
+                   const float *gout, double gscale, gnll_block_result *res);
+
+/* Instruction-set paths, chosen at import from what the CPU supports. */
+int gnll_n_paths(void);                 /* number of compiled paths         */
+const char *gnll_path_name(int path);   /* "baseline", "x86-64-v3", ...     */
+int gnll_path_supported(int path);      /* the CPU can run it               */
+int gnll_get_path(void);                /* the path in use                  */
+int gnll_set_path(int path);            /* 0 on success, -1 if unsupported  */
+int gnll_vector_log(void);              /* log is vectorised (glibc libmvec) */
+
+#endif
