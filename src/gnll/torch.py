@@ -120,8 +120,11 @@ def _is_dual(t):
     )
 
 
-def _fast_path_ok(input, target, var):
+def _fast_path_ok(input, target, var, reduction):
     """Whether gnll's kernels can serve this call (else torch's own does)."""
+    if not isinstance(reduction, str):
+        # torch raises TypeError (e.g. for None), after its other checks.
+        return False
     if not isinstance(input, torch.Tensor):
         return False
     if not isinstance(target, torch.Tensor):
@@ -130,7 +133,7 @@ def _fast_path_ok(input, target, var):
     if not var_is_tensor and not isinstance(var, float):
         # torch raises TypeError for an int or a NumPy float32 var: let it.
         return False
-    if _has_torch_function((input, target, var)) or _is_tracing():
+    if _has_torch_function(input, target, var) or _is_tracing():
         return False
     dtype = input.dtype
     if dtype not in _NATIVE_DTYPES:
@@ -354,7 +357,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     >>> var.grad
     tensor([0.1875, 1.0000])
     """
-    if not _fast_path_ok(input, target, var):
+    if not _fast_path_ok(input, target, var, reduction):
         return _torch_loss(input, target, var, full, eps, reduction)
     n_threads = _n_threads()
     needs_grad = torch.is_grad_enabled() and (
