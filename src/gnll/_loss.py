@@ -85,23 +85,39 @@ def _operand(value, shape, dtype):
     return np.ascontiguousarray(value, dtype=dtype).reshape(-1)
 
 
-def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
-              grad_output=None):
-    """Shared implementation: returns (loss, Grads), or (loss, None) when
-    `wrt` is None (the loss alone)."""
+_NATIVE_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _plan(input, target, var, reduction):
+    """Validate the operands and decide how they map onto the kernels.
+
+    Returns ``(dtype, shape, mode, cols, xf, yf, vf, x_shape, y_shape,
+    v_used)``: the compute dtype, the broadcast shape, the var layout mode,
+    the row length for ``mode == "rows"``, the flat C-contiguous operands, and
+    the shapes the gradients must be summed back to.
+    """
+    # Fast path: same-shape native float arrays of one dtype (the usual case
+    # in training loops), where nothing needs converting or broadcasting.
+    if (type(input) is np.ndarray and type(target) is np.ndarray
+            and type(var) is np.ndarray and input.dtype in _NATIVE_FLOATS
+            and input.dtype == target.dtype == var.dtype
+            and input.shape == target.shape == var.shape
+            and input.ndim and reduction in REDUCTIONS
+            and type(reduction) is str):
+        shape = input.shape
+        return (input.dtype, shape, "full", 1, _flat(input), _flat(target),
+                _flat(var), shape, shape, shape)
+
     x = as_operand(input, "input")
     y = as_operand(target, "target")
     v = as_operand(var, "var")
-    if reduction not in REDUCTIONS or not isinstance(reduction, str):
+    if type(reduction) is not str or reduction not in REDUCTIONS:
         raise_first_error(x, y, v, reduction)
-    eps = check_eps(eps)
-    n_threads = default_n_threads() if n_threads is None else check_n_threads(n_threads)
     dtype = compute_dtype(x, y, v)
 
     # ---- shapes: torch's var rule, NumPy broadcasting for target --------
     x_shape, y_shape = shape_of(x), shape_of(y)
-    scalar_var = is_scalar_var(v)
-    if scalar_var:
+    if is_scalar_var(v):
         check_var_sign(v)
         v_used = ()
     else:
@@ -115,24 +131,20 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     except ValueError:
         check_var_sign(v)
         raise
-    n = math.prod(shape)
 
     # ---- how var maps onto the kernels -------------------------------------
     # "full": var has the output's shape; "rows": var is constant along the
     # trailing dimensions (scalar, (N, 1), one fewer dim, ...), so the kernel
-    # reads one var per row of `cols` elements; otherwise var is broadcast
-    # (materialised) and its gradient reduced afterwards.
+    # reads one var per row of `cols` elements and never materialises it;
+    # "broadcast": anything else, materialised, its gradient reduced after.
     if v_used == shape:
         mode, cols = "full", 1
     else:
         k = len(v_used)
         while k and v_used[k - 1] == 1:
             k -= 1
-        lead = len(shape) - len(v_used)
-        if lead == 0 and v_used[:k] == shape[:k]:
+        if k == 0 or (len(shape) == len(v_used) and v_used[:k] == shape[:k]):
             mode, cols = "rows", math.prod(shape[k:])
-        elif k == 0:
-            mode, cols = "rows", n
         else:
             mode, cols = "broadcast", 1
 
@@ -142,32 +154,53 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         vf = np.ascontiguousarray(v, dtype=dtype).reshape(-1)
     else:
         vf = _operand(v, shape, dtype)
+    return dtype, shape, mode, cols, xf, yf, vf, x_shape, y_shape, v_used
 
-    # ---- outputs and the upstream gradient ------------------------------
-    want = () if wrt is None else check_wrt(wrt)
-    gscale, gout = 1.0, None
-    if want:
-        if grad_output is None:
-            grad_output = 1.0
-        if reduction == "none" and np.ndim(grad_output) > 0:
-            try:
-                gout = np.ascontiguousarray(
-                    np.broadcast_to(grad_output, shape), dtype=dtype
-                ).reshape(-1)
-            except ValueError:
-                raise ValueError(
-                    f"grad_output with shape {np.shape(grad_output)} cannot be "
-                    f"broadcast to the loss's shape {shape}"
-                ) from None
-        elif np.ndim(grad_output) > 0:
+
+def _flat(array):
+    if array.flags.c_contiguous:
+        return array.reshape(-1)
+    return np.ascontiguousarray(array).reshape(-1)
+
+
+def _upstream(grad_output, reduction, shape, n, dtype):
+    """(gscale, gout): the upstream gradient as a scale and/or an array."""
+    if grad_output is None:
+        gscale, gout = 1.0, None
+    elif np.ndim(grad_output) == 0:
+        gscale, gout = float(grad_output), None
+    elif reduction != "none":
+        raise ValueError(
+            f"grad_output must be a scalar for reduction={reduction!r}, "
+            f"got shape {np.shape(grad_output)}"
+        )
+    else:
+        try:
+            gout = np.broadcast_to(grad_output, shape)
+        except ValueError:
             raise ValueError(
-                f"grad_output must be a scalar for reduction={reduction!r}, "
-                f"got shape {np.shape(grad_output)}"
-            )
-        else:
-            gscale = float(grad_output)
-        if reduction == "mean" and n:
-            gscale /= n
+                f"grad_output with shape {np.shape(grad_output)} cannot be "
+                f"broadcast to the loss's shape {shape}"
+            ) from None
+        gscale, gout = 1.0, np.ascontiguousarray(gout, dtype=dtype).reshape(-1)
+    if reduction == "mean" and n:
+        gscale /= n
+    return gscale, gout
+
+
+def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
+              grad_output=None):
+    """Shared implementation: returns (loss, Grads), or (loss, None) when
+    `wrt` is None (the loss alone)."""
+    (dtype, shape, mode, cols, xf, yf, vf,
+     x_shape, y_shape, v_used) = _plan(input, target, var, reduction)
+    if type(eps) is not float:
+        eps = check_eps(eps)
+    n_threads = default_n_threads() if n_threads is None else check_n_threads(n_threads)
+    n = xf.shape[0]
+
+    want = () if wrt is None else check_wrt(wrt)
+    gscale, gout = _upstream(grad_output, reduction, shape, n, dtype) if want else (1.0, None)
     loss_out = np.empty(n, dtype) if reduction == "none" else None
     gx = np.empty(n, dtype) if "input" in want else None
     gy = np.empty(n, dtype) if "target" in want else None
@@ -176,16 +209,17 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         gv = np.empty(vf.shape[0], np.float64 if mode == "rows" else dtype)
 
     c = HALF_LOG_2PI if full else 0.0
+    f32 = dtype == np.float32
     if mode == "rows":
-        total, negative = _core.per_row(
-            xf, yf, vf, cols, eps, c, loss_out, gx, gy, gv, gout, gscale, n_threads
-        )
+        kernel = _PER_ROW_F32 if f32 else _PER_ROW_F64
+        total, negative = kernel(xf, yf, vf, cols, eps, c, loss_out, gx, gy, gv,
+                                 gout, gscale, n_threads)
     else:
-        total, negative = _core.elementwise(
-            xf, yf, vf, eps, c, loss_out, gx, gy, gv, gout, gscale, n_threads
-        )
-    if negative or (n == 0 and not scalar_var):
-        check_var_sign(v)
+        kernel = _ELEMENTWISE_F32 if f32 else _ELEMENTWISE_F64
+        total, negative = kernel(xf, yf, vf, eps, c, loss_out, gx, gy, gv,
+                                 gout, gscale, n_threads)
+    if negative or n == 0:
+        check_var_sign(var if type(var) in (float, int, bool) else np.asarray(var))
 
     # ---- reduce the loss ------------------------------------------------
     if reduction == "none":
@@ -198,19 +232,24 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         return loss, None
 
     # ---- gradients, in the shapes of the arguments as passed -------------
-    def shaped(grad, operand_shape):
-        return _sum_to_shape(grad.reshape(shape), operand_shape)
-
-    grad_input = shaped(gx, x_shape) if gx is not None else None
-    grad_target = shaped(gy, y_shape) if gy is not None else None
+    grad_input = _sum_to_shape(gx.reshape(shape), x_shape) if gx is not None else None
+    grad_target = _sum_to_shape(gy.reshape(shape), y_shape) if gy is not None else None
     grad_var = None
     if gv is not None:
         if mode == "rows":
             grad_var = gv.astype(dtype, copy=False)
         else:
-            grad_var = shaped(gv, v_used)
-        grad_var = grad_var.reshape(shape_of(v))
+            grad_var = _sum_to_shape(gv.reshape(shape), v_used)
+        grad_var = grad_var.reshape(np.shape(var))
     return loss, Grads(grad_input, grad_target, grad_var)
+
+
+# The kernels' float64 and float32 specialisations, looked up once: calling
+# them directly skips Cython's per-call fused-type dispatch.
+_ELEMENTWISE_F64 = _core.elementwise["double"]
+_ELEMENTWISE_F32 = _core.elementwise["float"]
+_PER_ROW_F64 = _core.per_row["double"]
+_PER_ROW_F32 = _core.per_row["float"]
 
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean", *,
