@@ -359,6 +359,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     """
     if not _fast_path_ok(input, target, var, reduction):
         return _torch_loss(input, target, var, full, eps, reduction)
+    if not isinstance(var, torch.Tensor):
+        var = float(var)  # a NumPy float64 must not up-cast, as in torch
     n_threads = _n_threads()
     needs_grad = torch.is_grad_enabled() and (
         input.requires_grad
