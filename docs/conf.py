@@ -1,0 +1,205 @@
+"""Sphinx configuration for the gnll documentation.
+
+Build with ``docs/build.sh`` (or the ``sphinx-build`` line inside it).  The
+site must build with ``-W`` (warnings are errors) and must work without any
+network access: MathJax is served from ``_static/mathjax`` (copied there by
+the ``sphinx-mathjax-offline`` package) and the theme loads no web fonts.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+from pathlib import Path
+
+import gnll
+
+DOCS_DIR = Path(__file__).resolve().parent
+
+# -- Project information -----------------------------------------------------
+
+project = "gnll"
+author = "the gnll developers"
+copyright = "the gnll developers"
+version = release = getattr(gnll, "__version__", "unknown")
+
+# -- General configuration ---------------------------------------------------
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.doctest",
+    "sphinx.ext.mathjax",
+    # Ships MathJax 3 and points ``mathjax_path`` at the local copy, so no
+    # page ever loads a script from a CDN.
+    "sphinx-mathjax-offline",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+templates_path = ["_templates"]
+exclude_patterns = [
+    "_build",
+    "Thumbs.db",
+    ".DS_Store",
+    # Fragments written by the benchmark scripts; pulled in with ``include``.
+    "_static/**",
+    "sg_execution_times.rst",
+]
+root_doc = "index"
+default_role = "math"
+nitpicky = False
+
+# Math: MathJax 3 (local copy).  Keep the default \( \) and \[ \] delimiters;
+# the browser test checks that none of them survive typesetting.
+mathjax3_config = {
+    "tex": {"tags": "ams"},
+    "options": {"enableMenu": False},
+}
+
+# -- autodoc / autosummary / numpydoc -----------------------------------------
+
+autosummary_generate = True
+autodoc_typehints = "none"
+autodoc_default_options = {"members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+# -- doctest -------------------------------------------------------------------
+
+doctest_default_flags = (
+    doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE | doctest.DONT_ACCEPT_TRUE_FOR_1
+)
+doctest_global_setup = """
+import numpy as np
+import gnll
+"""
+
+# -- sphinx-gallery ------------------------------------------------------------
+# The example scripts live in ../examples (owned by the examples maintainers).
+
+sphinx_gallery_conf = {
+    "examples_dirs": ["../examples"],
+    "gallery_dirs": ["auto_examples"],
+    "filename_pattern": r"/plot_",
+    "abort_on_example_error": True,
+    "remove_config_comments": True,
+    "doc_module": ("gnll",),
+    "backreferences_dir": "generated/backreferences",
+    "min_reported_time": 1,
+    "download_all_examples": True,
+    "show_memory": False,
+    "matplotlib_animations": False,
+}
+
+# -- HTML output -----------------------------------------------------------------
+
+html_theme = "furo"
+html_title = f"gnll {release}"
+html_static_path = ["_static"]
+html_css_files = ["gnll.css"]
+html_show_sourcelink = False
+html_copy_source = False
+html_theme_options = {
+    "navigation_with_keys": True,
+}
+
+
+# -- Optional content decided at build time ---------------------------------------
+#
+# Two parts of the site depend on things that may or may not exist when the
+# docs are built.  Both are resolved by rewriting a marker line in the page
+# source (``source-read``), so no directive ever points at something missing
+# and the build stays warning-free either way.
+#
+# * ``gnll.torch`` (the PyTorch autograd wrappers) is documented only when
+#   it imports, i.e. when PyTorch is installed.
+# * The performance page includes the benchmark table and chart written by the
+#   benchmark scripts to ``_static/benchmarks/`` when those files exist.
+
+BENCH_DIR = DOCS_DIR / "_static" / "benchmarks"
+TORCH_MARKER = ".. gnll-optional-torch-api"
+BENCH_MARKER = ".. gnll-optional-benchmarks"
+
+
+def _torch_module_available() -> bool:
+    try:
+        importlib.import_module("torch")
+        importlib.import_module("gnll.torch")
+    except Exception:  # ImportError, or a broken torch install
+        return False
+    return True
+
+
+HAVE_GNLL_TORCH = _torch_module_available()
+
+TORCH_SECTION = """
+PyTorch integration: ``gnll.torch``
+-----------------------------------
+
+.. automodule:: gnll.torch
+   :members:
+   :no-index:
+"""
+
+NO_TORCH_SECTION = """
+PyTorch integration: ``gnll.torch``
+-----------------------------------
+
+The reference for ``gnll.torch`` is generated only when PyTorch is installed
+in the environment that builds these pages, and it was not installed for this
+build.
+"""
+
+BENCH_MISSING = """
+.. note::
+
+   This copy of the documentation was built without benchmark results.  To
+   include them, run the benchmark scripts in ``benchmarks/`` of the source
+   tree; they write ``docs/_static/benchmarks/results.rst`` (the table) and
+   ``docs/_static/benchmarks/speed.png`` (the chart).  Then rebuild the docs.
+"""
+
+
+def _bench_section() -> str:
+    parts = []
+    table = BENCH_DIR / "results.rst"
+    chart = BENCH_DIR / "speed.png"
+    if table.is_file():
+        parts.append(".. include:: /_static/benchmarks/results.rst\n")
+    if chart.is_file():
+        parts.append(
+            ".. figure:: /_static/benchmarks/speed.png\n"
+            "   :alt: Run time of gnll and the reference implementations\n"
+            "   :width: 100%\n\n"
+            "   Run time against problem size (written by the benchmark scripts).\n"
+        )
+    if not parts:
+        return BENCH_MISSING
+    return "\n".join(parts)
+
+
+def _rewrite_markers(app, docname, source):
+    text = source[0]
+    if TORCH_MARKER in text:
+        text = text.replace(
+            TORCH_MARKER, TORCH_SECTION if HAVE_GNLL_TORCH else NO_TORCH_SECTION
+        )
+    if BENCH_MARKER in text:
+        text = text.replace(BENCH_MARKER, _bench_section())
+        for name in ("results.rst", "speed.png"):
+            if (BENCH_DIR / name).is_file():
+                app.env.note_dependency(str(BENCH_DIR / name))
+    source[0] = text
+
+
+def _always_reread(app, env, added, changed, removed):
+    # Whether the optional files exist can change between builds without any
+    # page source changing; these two pages are cheap to re-read.
+    return [d for d in ("performance", "api") if d in env.found_docs]
+
+
+def setup(app):
+    app.connect("source-read", _rewrite_markers)
+    app.connect("env-get-outdated", _always_reread)
