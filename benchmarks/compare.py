@@ -404,6 +404,13 @@ def copyto(x, y, v):
     return lambda: np.copyto(dst, src)
 
 
+def fresh_copy(x, y, v):
+    # The same copy into a newly allocated array: adds the first-touch page
+    # faults that every implementation returning new gradient arrays pays.
+    src = np.ascontiguousarray(x)
+    return lambda: src.copy()
+
+
 # Peer lists per case: (label, factory, kwargs)
 GRAD_PEERS = [
     ("gnll", gnll_grad, {}),
@@ -415,6 +422,7 @@ GRAD_PEERS = [
     ("numexpr fwd+bwd", numexpr_grad, {}),
     ("MLX compile(value_and_grad)", mlx_grad, {}),
     ("np.copyto (1 array)", copyto, {}),
+    ("x.copy() (alloc + copy)", fresh_copy, {}),
 ]
 FWD_PEERS = [
     ("gnll", gnll_fwd, {}),
@@ -548,7 +556,7 @@ def run_timed_case(title, key, peer_specs, arrays, args, ref_label="gnll",
 def _selected(label, wanted):
     low = label.lower()
     return any(w.lower() in low for w in wanted) or low.startswith("gnll") \
-        or low.startswith("np.copyto")
+        or low.startswith("np.copyto") or low.startswith("x.copy")
 
 
 def fmt_time(sec):
@@ -1082,7 +1090,7 @@ def write_plot(path, info, records):
         labels = list(rec["results"])
         med = [rec["results"][k]["median"] * 1e3 for k in labels]
         colors = ["tab:green" if k.startswith("gnll") else
-                  "tab:gray" if k.startswith("np.copyto") else "tab:blue"
+                  "tab:gray" if k.startswith(("np.copyto", "x.copy")) else "tab:blue"
                   for k in labels]
         ypos = np.arange(len(labels))[::-1]
         ax.barh(ypos, med, color=colors)
