@@ -56,6 +56,8 @@ def compute_dtype(*args):
         if is_python_scalar(a):
             continue
         dt = np.asarray(a).dtype
+        if dt.kind in "fiu":
+            dt = dt.newbyteorder("=")
         if dt == np.float64:
             kinds.append(64)
         elif dt == np.float32 or dt == np.float16:
@@ -366,8 +368,9 @@ LAYOUTS = ("C", "F", "strided", "negstride", "byteswap", "readonly")
 def with_layout(a, layout):
     """An array equal to ``a`` (same values and dtype) in the given memory layout."""
     a = np.asarray(a)
-    if a.ndim == 0 and layout in ("strided", "negstride"):
-        return a.copy()  # no strides to play with
+    if a.ndim == 0 and layout in ("C", "F", "strided", "negstride"):
+        # no strides to play with (and np.ascontiguousarray would make it 1-d)
+        return a.copy()
     if layout == "C":
         return np.ascontiguousarray(a)
     if layout == "F":
