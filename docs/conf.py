@@ -45,6 +45,7 @@ exclude_patterns = [
     # Fragments written by the benchmark scripts; pulled in with ``include``.
     "_static/**",
     "sg_execution_times.rst",
+    "auto_examples/sg_execution_times.rst",
 ]
 root_doc = "index"
 default_role = "math"
@@ -90,6 +91,9 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
     "download_all_examples": True,
     "show_memory": False,
+    # The timing page that sphinx-gallery writes loads jQuery and DataTables
+    # from CDNs; the site must not make any external request, so skip it.
+    "write_computation_times": False,
     "matplotlib_animations": False,
 }
 
@@ -201,5 +205,9 @@ def _always_reread(app, env, added, changed, removed):
 
 
 def setup(app):
+    # Titles with math (e.g. of gallery examples) appear in the navigation of
+    # every page, so MathJax must be loaded on every page, not only on pages
+    # whose body contains math.
+    app.set_html_assets_policy("always")
     app.connect("source-read", _rewrite_markers)
     app.connect("env-get-outdated", _always_reread)
