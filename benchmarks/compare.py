@@ -475,6 +475,7 @@ def time_entries(entries, repeats, warmup, min_time, interleave=False,
     """
     numbers = {}
     samples = {label: [] for label in entries}
+    cpu = {label: [] for label in entries}
 
     def prepare(label, fn):
         for _ in range(warmup):
@@ -483,10 +484,12 @@ def time_entries(entries, repeats, warmup, min_time, interleave=False,
 
     def sample(label, fn):
         number = numbers[label]
+        c0 = time.process_time()
         t0 = time.perf_counter()
         for _ in range(number):
             fn()
         samples[label].append((time.perf_counter() - t0) / number)
+        cpu[label].append((time.process_time() - c0) / number)
 
     gc_was_enabled = gc.isenabled()
     gc.collect()
@@ -514,6 +517,7 @@ def time_entries(entries, repeats, warmup, min_time, interleave=False,
             "min": min(s),
             "max": max(s),
             "samples": s,
+            "cpu_median": statistics.median(cpu[label]),
             "number": numbers[label],
         }
         for label, s in samples.items()
@@ -586,12 +590,12 @@ def print_case(record):
     width = max([len(k) for k in res] + [len(k) for k in record["skipped"]]
                 + [14])
     print(f"   {'implementation':<{width}}  {'median':>11}  {'min':>11}  "
-          f"{'x ' + ref:>10}")
+          f"{'cpu/call':>11}  {'x ' + ref:>10}")
     for label, r in res.items():
         ratio = ratio_of(record, label)
         rs = f"{ratio:10.2f}" if ratio is not None else f"{'-':>10}"
         print(f"   {label:<{width}}  {fmt_time(r['median'])}  "
-              f"{fmt_time(r['min'])}  {rs}")
+              f"{fmt_time(r['min'])}  {fmt_time(r['cpu_median'])}  {rs}")
     for label, why in record["skipped"].items():
         print(f"   {label:<{width}}  skipped: {why}")
     for note in record["notes"]:
@@ -788,6 +792,7 @@ def _to_float(val):
 
 def machine_info():
     info = {"python": platform.python_version(),
+            "loadavg": _loadavg(),
             "platform": platform.platform(),
             "cpu": _cpu_model(),
             "logical_cpus": os.cpu_count()}
@@ -833,6 +838,13 @@ def machine_info():
     return info
 
 
+def _loadavg():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def _cpu_model():
     try:
         with open("/proc/cpuinfo") as fh:
@@ -873,6 +885,13 @@ def print_machine(info):
           f"{info.get('usable_cpus', '?')} usable); SIMD: "
           f"{', '.join(info['simd_flags'])}")
     print(f"   Python {info['python']} on {info['platform']}")
+    load = info.get("loadavg")
+    if load:
+        busy = load[0] > 0.5
+        print(f"   load average {load[0]} {load[1]} {load[2]}"
+              + ("  WARNING: the machine is busy; timings will be noisy "
+                 "(cpu/call, the process CPU time, is less affected)"
+                 if busy else ""))
     print("   versions: " + ", ".join(
         f"{k} {v}" for k, v in info["versions"].items() if v is not None))
     missing = [k for k, v in info["versions"].items() if v is None]
@@ -1231,6 +1250,7 @@ def main(argv=None):
             records.append(run_memory_case(args.sizes[-1], dt, args))
     if "accuracy" in args.cases:
         records.append(run_accuracy_case(args.sizes[-1], args))
+    info["loadavg_end"] = _loadavg()
     targets = evaluate_targets(records)
     print_targets(targets)
     print(f"\ntotal benchmark time {time.perf_counter() - t_start:.1f} s")
