@@ -92,55 +92,49 @@ def _n_threads():
     return torch.get_num_threads()
 
 
-def _is_tracing():
-    if torch.compiler.is_compiling():
-        return True
-    if torch.jit.is_tracing() or torch.jit.is_scripting():
-        return True
-    return _functorch_active is not None and _functorch_active()
-
-
-def _plain_cpu(t, dtype):
-    """Whether gnll can read tensor ``t`` in place, as ``dtype``."""
-    return (
-        t.dtype == dtype
-        and t.device.type == "cpu"
-        and t.layout == torch.strided
-        and not t.is_nested
-        and not t.is_neg()
-        and not t.is_conj()
-        and not (_functorch_wrapped is not None and _functorch_wrapped(t))
-    )
-
-
-def _is_dual(t):
-    return (
-        _forward_ad._current_level >= 0
-        and _forward_ad.unpack_dual(t).tangent is not None
-    )
+_is_compiling = torch.compiler.is_compiling
+_jit_is_tracing = torch.jit.is_tracing
+_STRIDED = torch.strided
 
 
 def _fast_path_ok(input, target, var, reduction):
-    """Whether gnll's kernels can serve this call (else torch's own does)."""
-    if not isinstance(reduction, str):
-        # torch raises TypeError (e.g. for None), after its other checks.
+    """Whether gnll's kernels can serve this call (else torch's own does).
+
+    This runs on every call, so it is written for speed.
+    """
+    if not (
+        isinstance(input, torch.Tensor)
+        and isinstance(target, torch.Tensor)
+        and isinstance(reduction, str)  # torch raises TypeError for e.g. None
+    ):
         return False
-    if not isinstance(input, torch.Tensor):
+    if isinstance(var, torch.Tensor):
+        tensors = (input, target, var)
+    elif isinstance(var, float):  # torch raises TypeError for an int var
+        tensors = (input, target)
+    else:
         return False
-    if not isinstance(target, torch.Tensor):
-        return False
-    var_is_tensor = isinstance(var, torch.Tensor)
-    if not var_is_tensor and not isinstance(var, float):
-        # torch raises TypeError for an int or a NumPy float32 var: let it.
-        return False
-    if _has_torch_function(input, target, var) or _is_tracing():
+    if (
+        _has_torch_function(input, target, var)
+        or _is_compiling()
+        or _jit_is_tracing()
+        or (_functorch_active is not None and _functorch_active())
+    ):
         return False
     dtype = input.dtype
     if dtype not in _NATIVE_DTYPES:
         return False
-    tensors = (input, target, var) if var_is_tensor else (input, target)
+    dual = _forward_ad._current_level >= 0
     for t in tensors:
-        if not _plain_cpu(t, dtype) or _is_dual(t):
+        if (
+            t.dtype != dtype
+            or not t.is_cpu
+            or t.layout != _STRIDED
+            or t.is_nested
+            or t.is_neg()
+            or (_functorch_wrapped is not None and _functorch_wrapped(t))
+            or (dual and _forward_ad.unpack_dual(t).tangent is not None)
+        ):
             return False
     return True
 
@@ -225,73 +219,87 @@ def _as_numpy(t):
 
 
 def _as_tensor(a):
+    """A tensor sharing memory with gnll's result ``a`` (None stays None)."""
     if a is None:
         return None
-    a = np.asarray(a)
-    if not a.flags.writeable:
+    if type(a) is not np.ndarray:
+        a = np.asarray(a)  # a NumPy scalar
+    elif not a.flags.writeable:
         a = a.copy()
     return torch.from_numpy(a)
 
 
+# wrt= for each combination of ctx.needs_input_grad[:3]
+_WRT = {
+    flags: tuple(n for n, f in zip(_NAMES, flags) if f)
+    for flags in [(a, b, c) for a in (False, True) for b in (False, True) for c in (False, True)]
+}
+_NO_GRADS = (None, None, None)
+
+
 class _GaussianNLLFunction(torch.autograd.Function):
-    """Loss in gnll's kernels, gradients in gnll's kernels (see module doc)."""
+    """Loss in gnll's kernels, gradients in gnll's kernels (see module doc).
+
+    ``opts`` is ``(full, eps, reduction, n_threads)``; ``var`` is a tensor or
+    a float.
+    """
 
     @staticmethod
-    def forward(ctx, input, target, var, full, eps, reduction, n_threads):
+    def forward(ctx, input, target, var, opts):
+        full, eps, reduction, n_threads = opts
+        ctx.opts = opts
         var_is_tensor = isinstance(var, torch.Tensor)
-        ctx.full, ctx.eps, ctx.reduction, ctx.n_threads = full, eps, reduction, n_threads
-        ctx.var_is_tensor = var_is_tensor
         if var_is_tensor:
             ctx.save_for_backward(input, target, var)
+            v = var.detach().numpy()
         else:
             ctx.save_for_backward(input, target)
-            ctx.var_value = var
-        wrt = tuple(n for n, need in zip(_NAMES, ctx.needs_input_grad[:3]) if need)
-        x, y, v = _as_numpy(input), _as_numpy(target), _as_numpy(var)
-        ctx.grads = None
+            ctx.var_value = v = var
+        x, y = input.detach().numpy(), target.detach().numpy()
+        wrt = _WRT[ctx.needs_input_grad[:3]]
         if _FUSED_FORWARD and reduction != "none" and wrt:
             loss, grads = _np_loss_and_grad(
                 x, y, v, full, eps, reduction, wrt=wrt, n_threads=n_threads
             )
-            ctx.grads = tuple(_as_tensor(g) for g in grads)
+            ctx.grads = [_as_tensor(g) for g in grads]
         else:
+            ctx.grads = None
             loss = _np_loss(x, y, v, full, eps, reduction, n_threads=n_threads)
         return _as_tensor(loss)
 
     @staticmethod
     def backward(ctx, grad_output):
+        fused, ctx.grads = ctx.grads, None  # drop our reference early
+        if fused is not None and not torch.is_grad_enabled():
+            # Gradients computed in the forward pass for grad_output == 1.
+            if grad_output.item() != 1.0:
+                fused = [None if g is None else g * grad_output for g in fused]
+            return (*fused, None)
+        full, eps, reduction, n_threads = ctx.opts
         needs = ctx.needs_input_grad[:3]
         saved = ctx.saved_tensors
         input, target = saved[0], saved[1]
-        var = saved[2] if ctx.var_is_tensor else ctx.var_value
-        tail = (None, None, None, None)
+        var = saved[2] if len(saved) == 3 else ctx.var_value
         if torch.is_grad_enabled():
             # The backward pass is being recorded (create_graph=True): use
             # differentiable torch expressions so that it can be differentiated.
-            grads = _torch_grads(
-                input, target, var, grad_output, ctx.eps, ctx.reduction, needs
-            )
-            return (*grads, *tail)
-        fused, ctx.grads = ctx.grads, None  # drop our reference early
-        if fused is not None:
-            if grad_output.item() == 1.0:
-                return (*fused, *tail)
-            return (*(None if g is None else g * grad_output for g in fused), *tail)
-        wrt = tuple(n for n, need in zip(_NAMES, needs) if need)
+            grads = _torch_grads(input, target, var, grad_output, eps, reduction, needs)
+            return (*grads, None)
+        wrt = _WRT[needs]
         if not wrt:
-            return (None, None, None, *tail)
+            return (*_NO_GRADS, None)
         _, grads = _np_loss_and_grad(
             input.detach().numpy(),
             target.detach().numpy(),
-            _as_numpy(var),
-            ctx.full,
-            ctx.eps,
-            ctx.reduction,
+            var.detach().numpy() if isinstance(var, torch.Tensor) else var,
+            full,
+            eps,
+            reduction,
             grad_output=grad_output.detach().numpy(),
             wrt=wrt,
-            n_threads=ctx.n_threads,
+            n_threads=n_threads,
         )
-        return (*(_as_tensor(g) for g in grads), *tail)
+        return (*(_as_tensor(g) for g in grads), None)
 
 
 # ----------------------------------------------------------------- public API
@@ -379,7 +387,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         )
         return _as_tensor(loss)
     return _GaussianNLLFunction.apply(
-        input, target, var, full, eps, reduction, n_threads
+        input, target, var, (full, eps, reduction, n_threads)
     )
 
 
