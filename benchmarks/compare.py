@@ -1091,7 +1091,20 @@ def _find_simd(cfg):
     return None
 
 
+def _short_title(rec):
+    key = rec["key"]
+    kind = key.split("-")[0]
+    n = math.prod(rec["shape"][0])
+    nn = f"{n / 1e6:g}M" if n >= 1e6 else f"{n:,}"
+    return {"grad": f"loss + grads, N={nn}, {rec['dtype']}",
+            "loss": f"loss only, N={nn}, {rec['dtype']}",
+            "homo": f"homoscedastic var, N={nn}, {rec['dtype']}",
+            "small": f"small: loss + grads, N={nn}, {rec['dtype']}",
+            }.get(kind, rec["title"])
+
+
 def write_plot(path, info, records):
+    """Grid of bar charts: each implementation's time relative to gnll."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -1100,32 +1113,38 @@ def write_plot(path, info, records):
     if not timed:
         print("no timed case to plot")
         return
-    fig, axes = plt.subplots(len(timed), 1,
-                             figsize=(8, 1.0 + 0.34 * sum(
-                                 len(r["results"]) for r in timed)
-                                 + 0.6 * len(timed)),
-                             squeeze=False)
-    for ax, rec in zip(axes[:, 0], timed):
+    ncol = 2 if len(timed) > 1 else 1
+    nrow = math.ceil(len(timed) / ncol)
+    most = max(len(r["results"]) for r in timed)
+    fig, axes = plt.subplots(nrow, ncol, squeeze=False,
+                             figsize=(5.6 * ncol, (0.26 * most + 0.9) * nrow))
+    for ax in axes.flat[len(timed):]:
+        ax.set_visible(False)
+    for ax, rec in zip(axes.flat, timed):
         labels = list(rec["results"])
-        med = [rec["results"][k]["median"] * 1e3 for k in labels]
+        ratios = [ratio_of(rec, k) for k in labels]
+        if any(r is None for r in ratios):  # no gnll: plot times in ms
+            ratios = [rec["results"][k]["median"] * 1e3 for k in labels]
+        med = [rec["results"][k]["median"] for k in labels]
         colors = ["tab:green" if k.startswith("gnll") else
-                  "tab:gray" if k.startswith(("np.copyto", "x.copy")) else "tab:blue"
-                  for k in labels]
+                  "tab:gray" if k.startswith(("np.copyto", "x.copy"))
+                  else "tab:blue" for k in labels]
         ypos = np.arange(len(labels))[::-1]
-        ax.barh(ypos, med, color=colors)
-        ax.set_yticks(ypos, labels, fontsize=8)
+        ax.barh(ypos, ratios, color=colors, height=0.7)
+        ax.set_yticks(ypos, labels, fontsize=7)
         ax.set_xscale("log")
-        ax.set_xlim(min(med) / 2, max(med) * 8)
-        for yp, k, m in zip(ypos, labels, med):
-            ratio = ratio_of(rec, k)
-            txt = f"{m:.3g} ms" + (f"  ({ratio:.2f}x)" if ratio else "")
-            ax.text(m * 1.08, yp, txt, va="center", fontsize=7)
-        ax.set_title(rec["title"], fontsize=9, loc="left")
+        lo, hi = min(ratios), max(ratios)
+        ax.set_xlim(lo / 2.5, hi * 12)
+        ax.axvline(1.0, color="k", lw=0.6)
+        for yp, r, m in zip(ypos, ratios, med):
+            ax.text(r * 1.1, yp, f"{r:.2g}x  ({fmt_time(m).strip()})",
+                    va="center", fontsize=6.5)
+        ax.set_title(_short_title(rec), fontsize=8.5, loc="left")
         ax.tick_params(axis="x", labelsize=7)
-    axes[-1, 0].set_xlabel("median time per call, ms (log scale); "
-                           "(x) = time relative to gnll", fontsize=8)
-    fig.suptitle(f"gnll vs peers on {info['cpu']}, "
-                 f"{info.get('usable_cpus', '?')} CPUs", fontsize=10)
+    fig.supxlabel("time relative to gnll (log scale; > 1: gnll is faster); "
+                  "median time per call in brackets", fontsize=8)
+    fig.suptitle(f"gnll and its peers: {info['cpu']}, "
+                 f"{info.get('usable_cpus', '?')} CPUs", fontsize=9.5)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
