@@ -48,7 +48,8 @@ exclude_patterns = [
     "auto_examples/sg_execution_times.rst",
 ]
 root_doc = "index"
-default_role = "math"
+# Single backticks in docstrings (numpydoc style) name Python objects.
+default_role = "py:obj"
 nitpicky = False
 
 # Math: MathJax 3 (local copy).  Keep the default \( \) and \[ \] delimiters;

@@ -299,6 +299,21 @@ def test_math_is_typeset(visits):
     assert not problems, f"math not rendered: {problems}"
 
 
+_TEX_COMMAND = re.compile(r"\\[A-Za-z]{2,}")
+
+
+def test_no_raw_tex_in_visible_text(visits):
+    # Math that never reached MathJax (e.g. a role stripped to its TeX source
+    # in a gallery thumbnail title) shows up as bare control sequences.
+    found = {}
+    for path, (_, info) in visits.items():
+        hits = sorted(set(_TEX_COMMAND.findall(info["text"])))
+        if hits:
+            i = _TEX_COMMAND.search(info["text"]).start()
+            found[path] = (hits, info["text"][max(0, i - 60):i + 40])
+    assert not found, f"raw TeX commands in the visible text: {found}"
+
+
 def test_gallery_images_load(visits):
     gallery = {p: info for p, (_, info) in visits.items() if p.startswith("auto_examples/")}
     assert "auto_examples/index.html" in gallery, "the gallery was not built"
