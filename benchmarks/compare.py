@@ -362,7 +362,9 @@ def _mlx_setup(x, y, v):
     mx = module("mlx.core")
     try:
         mx.set_default_device(mx.cpu)
-        arrs = [mx.array(a) for a in (x, y, v)]
+        # mx.array() turns float64 NumPy arrays into float32 unless told
+        dt = {"float64": mx.float64, "float32": mx.float32}[x.dtype.name]
+        arrs = [mx.array(a, dtype=dt) for a in (x, y, v)]
         mx.eval(*arrs)
     except Exception as exc:
         raise Skip(f"MLX CPU backend unusable ({exc})")
@@ -401,14 +403,22 @@ def mlx_grad(x, y, v):
 def copyto(x, y, v):
     src = np.ascontiguousarray(x)
     dst = np.empty_like(src)
-    return lambda: np.copyto(dst, src)
+
+    def run():
+        np.copyto(dst, src)
+
+    return run
 
 
 def fresh_copy(x, y, v):
     # The same copy into a newly allocated array: adds the first-touch page
     # faults that every implementation returning new gradient arrays pays.
     src = np.ascontiguousarray(x)
-    return lambda: src.copy()
+
+    def run():
+        src.copy()
+
+    return run
 
 
 # Peer lists per case: (label, factory, kwargs)
@@ -524,16 +534,83 @@ def time_entries(entries, repeats, warmup, min_time, interleave=False,
     }
 
 
+def _to_numpy(obj):
+    if hasattr(obj, "detach"):  # torch
+        return obj.detach().numpy()
+    try:
+        return np.asarray(obj)
+    except Exception:
+        return np.array(obj)
+
+
+def _flatten(out):
+    if isinstance(out, (tuple, list)):
+        items = []
+        for o in out:
+            items.extend(_flatten(o))
+        return items
+    return [] if out is None else [out]
+
+
+def check_output(out, arrays, ref):
+    """Compare a peer's first output (loss, then grads wrt input and var, if
+    returned) with the float64 reference; return None or a problem string."""
+    items = _flatten(out)
+    if not items:
+        return None  # the copies
+    x, y, v = arrays
+    low = np.dtype(x.dtype) == np.float32
+    rtol = 2e-4 if low else 1e-9
+    loss_ref, gx_ref, gv_ref = ref
+    loss = float(_to_numpy(items[0]))
+    if not math.isclose(loss, loss_ref, rel_tol=rtol, abs_tol=1e-12):
+        return f"loss {loss!r} != reference {loss_ref!r}"
+    for name, got, want in zip(("grad input", "grad var"), items[1:3],
+                               (gx_ref, gv_ref)):
+        got = _to_numpy(got).reshape(want.shape)
+        scale = np.max(np.abs(want))
+        if not np.allclose(got, want, rtol=rtol, atol=rtol * scale):
+            err = np.max(np.abs(got - want)) / scale
+            return f"{name} differs from the reference (max err {err:.2g} of max)"
+    return None
+
+
+def _reference(arrays):
+    x, y, v = arrays
+    vv = np.maximum(v.astype(np.float64), EPS)
+    r = x.astype(np.float64) - y
+    n = r.size
+    loss = float(0.5 * np.mean(np.log(vv) + r * r / vv))
+    gx = r / vv / n
+    gv = 0.5 * (1 / vv - r * r / (vv * vv)) / n
+    if gv.shape != v.shape:
+        gv = gv.sum(axis=tuple(i for i, s in enumerate(v.shape) if s == 1),
+                    keepdims=True)
+    return loss, gx, gv
+
+
 def run_timed_case(title, key, peer_specs, arrays, args, ref_label="gnll",
-                   notes=None):
+                   notes=None, check_arrays=None):
     """Build the peers on *arrays*, time them and return a case record."""
     entries, skipped = {}, {}
+    notes = list(notes or [])
+    checked = 0
     for label, factory, kw in peer_specs:
         if args.peers and not _selected(label, args.peers):
             continue
         try:
             fn = factory(*arrays, **kw)
-            fn()  # first call: JIT compile, conversions, errors show here
+            out = fn()  # first call: JIT compile, conversions, errors show here
+            # every peer's values are checked against a float64 reference
+            if ref_cache.get("arrays") is not arrays:
+                ref_cache["arrays"] = arrays
+                ref_cache["ref"] = _reference(arrays)
+            problem = check_output(out, arrays, ref_cache["ref"])
+            del out
+            if problem:
+                notes.append(f"{label}: VALUE MISMATCH: {problem}")
+            else:
+                checked += 1
         except Skip as exc:
             skipped[label] = str(exc)
             continue
@@ -541,6 +618,9 @@ def run_timed_case(title, key, peer_specs, arrays, args, ref_label="gnll",
             skipped[label] = f"failed: {type(exc).__name__}: {exc}"
             continue
         entries[label] = fn
+    ref_cache.clear()
+    notes.append(f"values of {checked} implementation(s) checked against a "
+                 "float64 NumPy reference: they agree")
     results = time_entries(entries, args.repeats, args.warmup, args.min_time,
                            args.interleave, args.pause)
     record = {
@@ -551,10 +631,13 @@ def run_timed_case(title, key, peer_specs, arrays, args, ref_label="gnll",
         "ref": ref_label,
         "results": results,
         "skipped": skipped,
-        "notes": notes or [],
+        "notes": notes,
     }
     print_case(record)
     return record
+
+
+ref_cache = {}
 
 
 def _selected(label, wanted):
