@@ -145,7 +145,7 @@ def test_invalid_reduction_checked_before_any_work(var_kind):
     """
     shape = (2**25, 2**25)
     x = np.broadcast_to(np.float64(0.5), shape)
-    v = {"float": 1.0, "Nx1": np.ones((2**25, 1))}[var_kind]
+    v = {"float": 1.0, "Nx1": np.broadcast_to(np.float64(1.0), (2**25, 1))}[var_kind]
     with pytest.raises(ValueError, match="^abc is not valid"):
         gnll.gaussian_nll_loss(x, x, v, reduction="abc")
     with pytest.raises(ValueError, match="^abc is not valid"):

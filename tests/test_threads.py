@@ -142,3 +142,18 @@ def test_show_config_dict_contents():
 def test_show_config_bad_mode():
     with pytest.raises(ValueError):
         gnll.show_config(mode="yaml")
+
+
+def test_omp_num_threads_is_honoured_by_default():
+    """n_threads=None follows OMP_NUM_THREADS (read when OpenMP starts)."""
+    import subprocess
+    import sys
+
+    if not _openmp_section()["enabled"]:
+        pytest.skip("gnll was built without OpenMP (serial build)")
+    code = ("import gnll; c = gnll.show_config(mode='dicts')['openmp']; "
+            "print(c['default_n_threads'])")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "1", out

@@ -242,12 +242,15 @@ def test_target_shapes_like_torch(in_s, t_s):
             gnll.gaussian_nll_loss(x, t, v, reduction="none")
 
 
-ERROR_COMBOS = list(itertools.product(
-    ["ok", "negative"],                    # var values
-    ["ok", "bad"],                         # var shape
-    ["mean", "abc"],                       # reduction
-    ["array", "float"],                    # var kind
-))
+ERROR_COMBOS = [
+    c for c in itertools.product(
+        ["ok", "negative"],                # var values
+        ["ok", "bad"],                     # var shape
+        ["mean", "abc"],                   # reduction
+        ["array", "float"],                # var kind
+    )
+    if not (c[1] == "bad" and c[3] == "float")  # a float var has no shape
+]
 
 
 @pytest.mark.parametrize("sign,shape,reduction,kind", ERROR_COMBOS,
@@ -255,8 +258,6 @@ ERROR_COMBOS = list(itertools.product(
 def test_error_precedence_like_torch(sign, shape, reduction, kind):
     x = np.zeros((3, 5))
     if kind == "float":
-        if shape == "bad":
-            pytest.skip("a float var has no shape")
         v = -1.0 if sign == "negative" else 0.5
     else:
         v = np.full((3, 3) if shape == "bad" else (3, 5), -1.0 if sign == "negative" else 0.5)
