@@ -63,7 +63,6 @@ mathjax3_config = {
 
 autosummary_generate = True
 autodoc_typehints = "none"
-autodoc_default_options = {"members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -145,7 +144,6 @@ PyTorch integration: ``gnll.torch``
 
 .. automodule:: gnll.torch
    :members:
-   :no-index:
 """
 
 NO_TORCH_SECTION = """
