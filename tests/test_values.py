@@ -286,3 +286,105 @@ def test_float64_reduction_near_exact(rng, n):
         # summation error grows at most like sqrt(n) for random rounding
         tol = (4 + 2 * np.sqrt(n)) * np.spacing(float(ref))
         assert abs(float(out) - float(ref)) <= tol, (out, ref)
+
+
+def test_integer_inputs_are_converted_before_subtracting():
+    # int8/uint8 arithmetic would wrap: 100 - (-100) and 0 - 1 must be exact
+    x = np.array([100, 0, 127], dtype=np.int8)
+    t = np.array([-100, 1, -128], dtype=np.int8)
+    out = gnll.gaussian_nll_loss(x, t, np.ones(3), reduction="none")
+    np.testing.assert_allclose(out, 0.5 * np.array([200.0, 1.0, 255.0]) ** 2, rtol=1e-15)
+    xu = np.array([0, 255], dtype=np.uint8)
+    tu = np.array([1, 0], dtype=np.uint8)
+    out = gnll.gaussian_nll_loss(xu, tu, np.ones(2, dtype=np.uint8), reduction="none")
+    np.testing.assert_allclose(out, 0.5 * np.array([1.0, 255.0]) ** 2, rtol=1e-15)
+    assert out.dtype == np.float64
+    _, g = gnll.gaussian_nll_loss_and_grad(xu, tu, 1.0, reduction="sum")
+    np.testing.assert_allclose(g.input, [-1.0, 255.0], rtol=1e-15)
+    assert g.input.dtype == np.float64
+
+
+@pytest.mark.parametrize("var", [2, True, np.float32(2.0), np.array(2.0, dtype=np.float32)],
+                         ids=["python_int", "python_bool", "np.float32", "0d_f32"])
+def test_scalar_vars_do_not_upcast_float32(rng, var):
+    x, t, _ = make_data(rng, (3, 4), dtype=np.float32)
+    out = gnll.gaussian_nll_loss(x, t, var, reduction="none")
+    assert out.dtype == np.float32
+    assert_loss_matches(out, x, t, float(var), reduction="none", dtype=np.float32)
+
+
+def test_python_int_var_is_accepted(rng):
+    # torch raises TypeError for an int var; gnll computes with it (ints -> float64)
+    x, t, _ = make_data(rng, (3, 4))
+    np.testing.assert_allclose(gnll.gaussian_nll_loss(x, t, 2), gnll.gaussian_nll_loss(x, t, 2.0),
+                               rtol=1e-15)
+
+
+def test_list_var_and_nested_lists(rng):
+    x = [[0.5, 1.5], [2.0, 4.0]]
+    t = [[1, 2], [1, 2]]
+    for v in ([0.5, 1.5], [[0.5], [1.5]], [[0.5, 1.0], [1.5, 2.0]]):
+        for reduction in REDUCTIONS:
+            out = gnll.gaussian_nll_loss(x, t, v, reduction=reduction)
+            assert_loss_matches(out, x, t, v, reduction=reduction)
+            _, g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction=reduction)
+            assert_grads_match(g, x, t, v, reduction=reduction)
+            assert g.var.shape == np.shape(v)
+
+
+def test_many_threads_on_small_and_large_inputs(rng):
+    for n in (10, 70_001):
+        x, t, v = make_data(rng, (n,))
+        a = gnll.gaussian_nll_loss(x, t, v, n_threads=1)
+        b = gnll.gaussian_nll_loss(x, t, v, n_threads=64)
+        assert a.tobytes() == b.tobytes()
+
+
+def test_same_array_for_input_and_target(rng):
+    x, _, v = make_data(rng, (5, 5))
+    out, g = gnll.gaussian_nll_loss_and_grad(x, x, v, reduction="sum")
+    assert float(out) == pytest.approx(0.5 * np.sum(np.log(v)), rel=1e-14)
+    np.testing.assert_array_equal(g.input, 0.0)
+
+
+def _kernel_sizes():
+    kernel = gnll.show_config(mode="dicts").get("kernel", {})
+    return int(kernel.get("chunk", 32768)), int(kernel.get("parallel_threshold", 65536))
+
+
+CHUNK, THRESHOLD = _kernel_sizes()
+BOUNDARY_SIZES = sorted({1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 1, THRESHOLD - 1,
+                         THRESHOLD, THRESHOLD + 1})
+
+
+@pytest.mark.parametrize("n", BOUNDARY_SIZES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_chunk_and_thread_threshold_boundaries(rng, n, dtype):
+    x, t, v = make_data(rng, (n,), dtype=dtype)
+    for reduction in REDUCTIONS:
+        for k in (1, 2, 3):
+            loss, g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction=reduction, n_threads=k)
+            assert_loss_matches(loss, x, t, v, reduction=reduction, dtype=dtype)
+            assert_grads_match(g, x, t, v, reduction=reduction, dtype=dtype)
+
+
+@pytest.mark.parametrize("rows,cols", [(3, CHUNK + 5), (2 * THRESHOLD // 3 + 1, 3),
+                                       (THRESHOLD // 7 + 3, 7), (1, 2 * THRESHOLD + 1)],
+                         ids=["rows_longer_than_chunk", "rows_of_3", "rows_of_7", "one_row"])
+@pytest.mark.parametrize("var_kind", ["Nx1", "one_fewer_dim"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_per_row_var_across_chunk_boundaries(rng, rows, cols, var_kind, dtype):
+    x, t, _ = make_data(rng, (rows, cols), dtype=dtype)
+    v = rng.uniform(0.1, 3, size=(rows, 1) if var_kind == "Nx1" else (rows,)).astype(dtype)
+    for reduction in REDUCTIONS:
+        ref = None
+        for k in (1, 2, 4):
+            loss, g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction=reduction, n_threads=k)
+            if ref is None:
+                assert_loss_matches(loss, x, t, v, reduction=reduction, dtype=dtype)
+                assert_grads_match(g, x, t, v, reduction=reduction, dtype=dtype)
+                ref = (loss, g)
+            else:
+                np.testing.assert_array_equal(loss, ref[0])
+                for a, b in zip(g, ref[1]):
+                    np.testing.assert_array_equal(a, b)
