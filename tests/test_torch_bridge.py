@@ -502,6 +502,21 @@ def test_zero_copy_and_wrt(spies, reduction, dtype):
         assert not loss_spy.calls  # one fused pass in forward
 
 
+def test_parameter_var_uses_kernels(spies):
+    """A learned homoscedastic nn.Parameter var is served by gnll."""
+    loss_spy, lag_spy = spies
+    x = torch.rand(16, 1, requires_grad=True)
+    log_var = torch.nn.Parameter(torch.zeros(1, 1))
+    var = torch.nn.Parameter(torch.full((1, 1), 0.5))
+    for v in (var, log_var.exp()):
+        out = gtorch.gaussian_nll_loss(x, x.detach() + 1, v)
+        out.backward()
+    assert len(lag_spy.calls) == 2
+    expected = torch.autograd.grad(F.gaussian_nll_loss(x, x.detach() + 1, var), var)[0]
+    torch.testing.assert_close(var.grad, expected)
+    assert log_var.grad is not None
+
+
 def test_no_grad_computes_loss_only(spies):
     loss_spy, lag_spy = spies
     x = torch.rand(4, 3, requires_grad=True)
@@ -550,7 +565,9 @@ def test_grad_output_scaling_and_nonscalar():
     for fn in (gtorch.gaussian_nll_loss, F.gaussian_nll_loss):
         a = torch.autograd.grad((fn(x, 0.0 * w, v, reduction="none") * w).sum(), (x, v))
         b = torch.autograd.grad(-0.25 * fn(x, w, v, reduction="sum"), (x, v))
-        res.append(a + b)
+        c = torch.autograd.grad(fn(x, w, v, reduction="none").sum(), (x, v))  # stride-0 grad_output
+        d = torch.autograd.grad(fn(x, w, v, reduction="none")[1:, ::2].sum(), (x, v))
+        res.append(a + b + c + d)
     for a, b in zip(*res):
         torch.testing.assert_close(a, b)
 
