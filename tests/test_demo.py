@@ -69,6 +69,20 @@ def test_bad_arguments_are_rejected(bad, capsys):
     assert "error" in capsys.readouterr().err
 
 
+def test_missing_output_folder_is_reported_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--output", str(tmp_path / "no such folder" / "x.png")])
+    assert info.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_no_plot_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--steps", "3", "--no-plot", "--quiet"]) == 0
+    assert "coverage of the 95% interval" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_without_matplotlib_metrics_still_printed(tmp_path, monkeypatch):
     # Make "from matplotlib... import ..." fail as if matplotlib were absent.
     monkeypatch.setitem(sys.modules, "matplotlib", None)

@@ -80,7 +80,14 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
+        import os
+
         from gnll._demo import run_demo
+
+        if not args.no_plot:
+            folder = os.path.dirname(os.path.abspath(args.output))
+            if not os.path.isdir(folder):
+                parser.error(f"--output: the folder {folder!r} does not exist")
 
         run_demo(None if args.no_plot else args.output, seed=args.seed,
                  steps=args.steps, quiet=args.quiet)

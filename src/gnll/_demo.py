@@ -277,7 +277,7 @@ def _write_figure(path, params, x_train, y_train, metrics):
                  f"held-out NLL {metrics['nll']:.3f}, RMSE {metrics['rmse']:.3f}, "
                  f"95% coverage {100 * metrics['coverage95']:.1f}%", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     return True
 
 
