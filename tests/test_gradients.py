@@ -257,3 +257,12 @@ def test_zero_d_gradients_are_arrays(reduction, which):
     for name, grad, arg in zip(g._fields, g, (x, t, v)):
         assert grad.shape == np.shape(arg), name
         assert isinstance(grad, np.ndarray), f"grad {name} is a {type(grad).__name__}"
+
+
+def test_wrt_single_name_string(rng):
+    # documented in gaussian_nll_loss_and_grad: `wrt` may be one name
+    x, t, v = _data(rng, FD_CASES["var_Nx1"])
+    _, g = gnll.gaussian_nll_loss_and_grad(x, t, v, wrt="var")
+    _, g2 = gnll.gaussian_nll_loss_and_grad(x, t, v, wrt=("var",))
+    assert g.input is None and g.target is None
+    np.testing.assert_array_equal(g.var, g2.var)
