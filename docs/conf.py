@@ -159,9 +159,15 @@ BENCH_MISSING = """
 .. note::
 
    This copy of the documentation was built without benchmark results.  To
-   include them, run the benchmark scripts in ``benchmarks/`` of the source
-   tree; they write ``docs/_static/benchmarks/results.rst`` (the table) and
-   ``docs/_static/benchmarks/speed.png`` (the chart).  Then rebuild the docs.
+   include them, run the benchmark script from the root of the source tree,
+
+   .. code-block:: console
+
+      $ python benchmarks/compare.py --rst docs/_static/benchmarks/results.rst \\
+            --plot docs/_static/benchmarks/speed.png
+
+   which writes the tables (with a description of the machine) and the chart,
+   and then rebuild the documentation.
 """
 
 
