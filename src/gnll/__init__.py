@@ -11,6 +11,7 @@ its analytic gradients in one fused pass over float32 or float64 arrays.
 np.float64(0.5)
 """
 from ._config import show_config
+from ._curvature import Curvature, gaussian_nll_curvature
 from ._loss import GaussianNLLLoss, Grads, gaussian_nll_loss, gaussian_nll_loss_and_grad
 
 __version__ = "0.1.0"
@@ -20,6 +21,8 @@ __all__ = [
     "gaussian_nll_loss_and_grad",
     "Grads",
     "GaussianNLLLoss",
+    "gaussian_nll_curvature",
+    "Curvature",
     "show_config",
     "__version__",
 ]

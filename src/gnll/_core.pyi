@@ -27,6 +27,11 @@ def elementwise(
     gout: npt.NDArray[np.floating] | None = ...,  # const floating[::1]
     gscale: float = ...,
     n_threads: int = ...,
+    w: npt.NDArray[np.floating] | None = ...,  # const floating[::1], weights
+    param: int = ...,  # 0 var, 1 log_var, 2 std
+    beta: float = ...,
+    zero_grad: int = ...,
+    log_eps: float = ...,
 ) -> tuple[float, bool]: ...
 def per_row(
     x: npt.NDArray[np.floating],  # const floating[::1], rows * cols
@@ -42,4 +47,9 @@ def per_row(
     gout: npt.NDArray[np.floating] | None = ...,
     gscale: float = ...,
     n_threads: int = ...,
+    w: npt.NDArray[np.floating] | None = ...,  # const floating[::1], weights
+    param: int = ...,  # 0 var, 1 log_var, 2 std
+    beta: float = ...,
+    zero_grad: int = ...,
+    log_eps: float = ...,
 ) -> tuple[float, bool]: ...

@@ -20,6 +20,12 @@ Math (per element, v = max(var, eps), r = input - target)::
     d/dvar    =  g * 0.5 * (1/v - r**2 / v**2)
 
 with g the upstream gradient times the reduction's scale (1/N for "mean").
+
+The optional arguments of the drivers (``w``, ``param``, ``beta``,
+``zero_grad``, ``log_eps``) select the extended kernels instead: the
+log-variance and standard-deviation parameterisations, beta-NLL, sample
+weights and the zero clamp-gradient mode (formulas in ``_kernels.h``).  With
+their defaults the plain var kernels run, exactly as before.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -49,6 +55,34 @@ cdef extern from "_kernels.h" nogil:
                        float *loss, float *gx, float *gy, double *gv_rows,
                        const float *gout, double gscale,
                        gnll_block_result *res)
+    ctypedef struct gnll_options:
+        double eps
+        double log_eps
+        double c
+        double beta
+        int param
+        int zero_clamp_grad
+
+    void gnll_xblock_f64(const double *x, const double *y, const double *p,
+                         const double *w, Py_ssize_t n,
+                         const gnll_options *opt, double *loss, double *gx,
+                         double *gy, double *gp, const double *gout,
+                         double gscale, gnll_block_result *res)
+    void gnll_xblock_f32(const float *x, const float *y, const float *p,
+                         const float *w, Py_ssize_t n,
+                         const gnll_options *opt, float *loss, float *gx,
+                         float *gy, float *gp, const float *gout,
+                         double gscale, gnll_block_result *res)
+    void gnll_xrows_f64(const double *x, const double *y, const double *p,
+                        const double *w, Py_ssize_t rows, Py_ssize_t cols,
+                        const gnll_options *opt, double *loss, double *gx,
+                        double *gy, double *gp_rows, const double *gout,
+                        double gscale, gnll_block_result *res)
+    void gnll_xrows_f32(const float *x, const float *y, const float *p,
+                        const float *w, Py_ssize_t rows, Py_ssize_t cols,
+                        const gnll_options *opt, float *loss, float *gx,
+                        float *gy, double *gp_rows, const float *gout,
+                        double gscale, gnll_block_result *res)
     int gnll_n_paths()
     const char *gnll_path_name(int path)
     int gnll_path_supported(int path)
@@ -156,6 +190,31 @@ cdef inline void _rows(const floating *x, const floating *y,
                       gout, gscale, res)
 
 
+cdef inline void _xblock(const floating *x, const floating *y,
+                         const floating *v, const floating *w, Py_ssize_t n,
+                         const gnll_options *o, floating *loss, floating *gx,
+                         floating *gy, floating *gv, const floating *gout,
+                         double gscale, gnll_block_result *res) noexcept nogil:
+    if floating is double:
+        gnll_xblock_f64(x, y, v, w, n, o, loss, gx, gy, gv, gout, gscale, res)
+    else:
+        gnll_xblock_f32(x, y, v, w, n, o, loss, gx, gy, gv, gout, gscale, res)
+
+
+cdef inline void _xrows(const floating *x, const floating *y,
+                        const floating *v, const floating *w, Py_ssize_t rows,
+                        Py_ssize_t cols, const gnll_options *o, floating *loss,
+                        floating *gx, floating *gy, double *gv_rows,
+                        const floating *gout, double gscale,
+                        gnll_block_result *res) noexcept nogil:
+    if floating is double:
+        gnll_xrows_f64(x, y, v, w, rows, cols, o, loss, gx, gy, gv_rows, gout,
+                       gscale, res)
+    else:
+        gnll_xrows_f32(x, y, v, w, rows, cols, o, loss, gx, gy, gv_rows, gout,
+                       gscale, res)
+
+
 cdef inline floating *_ptr(floating[::1] a) noexcept:
     return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
@@ -169,12 +228,15 @@ def elementwise(const floating[::1] x, const floating[::1] y,
                 floating[::1] loss=None, floating[::1] gx=None,
                 floating[::1] gy=None, floating[::1] gv=None,
                 const floating[::1] gout=None, double gscale=1.0,
-                int n_threads=1):
+                int n_threads=1, const floating[::1] w=None, int param=0,
+                double beta=0.0, int zero_grad=0, double log_eps=0.0):
     """Loss and gradients where input, target and var all have n elements.
 
     Fills the given output arrays (each None or of length n) and returns
     ``(loss_sum, any_negative)``: the sum of all per-element losses in double
-    precision, and whether some var entry is negative.
+    precision, and whether some var entry is negative.  ``w`` (weights, None
+    or of length n), ``param`` (0 var, 1 log_var, 2 std), ``beta``,
+    ``zero_grad`` and ``log_eps`` select the extended kernels.
     """
     cdef Py_ssize_t n = x.shape[0]
     cdef Py_ssize_t n_units = (n + _CHUNK - 1) // _CHUNK
@@ -188,10 +250,20 @@ def elementwise(const floating[::1] x, const floating[::1] y,
     cdef floating *pgx = _ptr(gx)
     cdef floating *pgy = _ptr(gy)
     cdef floating *pgv = _ptr(gv)
+    cdef const floating *pw = _cptr(w)
     cdef gnll_block_result one
     cdef gnll_block_result *results
     cdef double total = 0.0
     cdef int negative = 0
+    cdef gnll_options opt
+    cdef bint ext = (w is not None or param != 0 or beta != 0.0
+                     or zero_grad != 0)
+    opt.eps = eps
+    opt.log_eps = log_eps
+    opt.c = c
+    opt.beta = beta
+    opt.param = param
+    opt.zero_clamp_grad = zero_grad
 
     if y.shape[0] != n or v.shape[0] != n:
         raise ValueError("input, target and var must have the same length")
@@ -199,13 +271,19 @@ def elementwise(const floating[::1] x, const floating[::1] y,
             or (gx is not None and gx.shape[0] != n)
             or (gy is not None and gy.shape[0] != n)
             or (gv is not None and gv.shape[0] != n)
-            or (gout is not None and gout.shape[0] != n)):
+            or (gout is not None and gout.shape[0] != n)
+            or (w is not None and w.shape[0] != n)):
         raise ValueError("outputs must have the length of the input")
     if n == 0:
         return 0.0, False
     if n_units == 1:
         with nogil:
-            _block(px, py, pv, n, eps, c, pl, pgx, pgy, pgv, pgo, gscale, &one)
+            if ext:
+                _xblock(px, py, pv, pw, n, &opt, pl, pgx, pgy, pgv, pgo,
+                        gscale, &one)
+            else:
+                _block(px, py, pv, n, eps, c, pl, pgx, pgy, pgv, pgo, gscale,
+                       &one)
         return one.loss_sum, bool(one.any_negative)
 
     results = <gnll_block_result *>malloc(n_units * sizeof(gnll_block_result))
@@ -216,13 +294,23 @@ def elementwise(const floating[::1] x, const floating[::1] y,
             for u in prange(n_units, schedule="static", num_threads=team):
                 start = u * _CHUNK
                 size = n - start if n - start < _CHUNK else _CHUNK
-                _block(px + start, py + start, pv + start, size, eps, c,
-                       pl + start if pl != NULL else NULL,
-                       pgx + start if pgx != NULL else NULL,
-                       pgy + start if pgy != NULL else NULL,
-                       pgv + start if pgv != NULL else NULL,
-                       pgo + start if pgo != NULL else NULL,
-                       gscale, &results[u])
+                if ext:
+                    _xblock(px + start, py + start, pv + start,
+                            pw + start if pw != NULL else NULL, size, &opt,
+                            pl + start if pl != NULL else NULL,
+                            pgx + start if pgx != NULL else NULL,
+                            pgy + start if pgy != NULL else NULL,
+                            pgv + start if pgv != NULL else NULL,
+                            pgo + start if pgo != NULL else NULL,
+                            gscale, &results[u])
+                else:
+                    _block(px + start, py + start, pv + start, size, eps, c,
+                           pl + start if pl != NULL else NULL,
+                           pgx + start if pgx != NULL else NULL,
+                           pgy + start if pgy != NULL else NULL,
+                           pgv + start if pgv != NULL else NULL,
+                           pgo + start if pgo != NULL else NULL,
+                           gscale, &results[u])
             for u in range(n_units):
                 total = total + results[u].loss_sum
                 negative = negative | results[u].any_negative
@@ -236,12 +324,15 @@ def per_row(const floating[::1] x, const floating[::1] y,
             floating[::1] loss=None, floating[::1] gx=None,
             floating[::1] gy=None, double[::1] gv_rows=None,
             const floating[::1] gout=None, double gscale=1.0,
-            int n_threads=1):
+            int n_threads=1, const floating[::1] w=None, int param=0,
+            double beta=0.0, int zero_grad=0, double log_eps=0.0):
     """Loss and gradients where var holds one value per row of ``cols``.
 
     x and y have ``rows * cols`` elements, v has ``rows``.  ``gv_rows`` (None
     or of length rows, float64) receives each row's summed var gradient.
-    Returns ``(loss_sum, any_negative)`` as :func:`elementwise`.
+    Returns ``(loss_sum, any_negative)`` as :func:`elementwise`.  The
+    extended options are those of :func:`elementwise` (``w`` holds
+    ``rows * cols`` weights).
     """
     cdef Py_ssize_t rows = v.shape[0]
     cdef Py_ssize_t n = x.shape[0]
@@ -259,13 +350,24 @@ def per_row(const floating[::1] x, const floating[::1] y,
     cdef double *gv_parts = NULL
     cdef double total = 0.0, acc
     cdef int negative = 0
+    cdef const floating *pw = _cptr(w)
+    cdef gnll_options opt
+    cdef bint ext = (w is not None or param != 0 or beta != 0.0
+                     or zero_grad != 0)
+    opt.eps = eps
+    opt.log_eps = log_eps
+    opt.c = c
+    opt.beta = beta
+    opt.param = param
+    opt.zero_clamp_grad = zero_grad
 
     if cols < 0 or rows * cols != n or y.shape[0] != n:
         raise ValueError("x and y must hold rows * cols elements")
     if ((loss is not None and loss.shape[0] != n)
             or (gx is not None and gx.shape[0] != n)
             or (gy is not None and gy.shape[0] != n)
-            or (gout is not None and gout.shape[0] != n)):
+            or (gout is not None and gout.shape[0] != n)
+            or (w is not None and w.shape[0] != n)):
         raise ValueError("outputs must have the length of the input")
     if gv_rows is not None:
         if gv_rows.shape[0] != rows:
@@ -277,9 +379,10 @@ def per_row(const floating[::1] x, const floating[::1] y,
             for r in range(rows):
                 pgv[r] = 0.0
         negative = 0
-        for r in range(rows):
-            if v[r] < 0:
-                negative = 1
+        if param != 1:
+            for r in range(rows):
+                if v[r] < 0:
+                    negative = 1
         return 0.0, bool(negative)
 
     if cols >= _CHUNK:
@@ -314,13 +417,23 @@ def per_row(const floating[::1] x, const floating[::1] y,
                     size = cols - b * _CHUNK
                     if size > _CHUNK:
                         size = _CHUNK
-                    _rows(px + start, py + start, pv + r, 1, size, eps, c,
-                          pl + start if pl != NULL else NULL,
-                          pgx + start if pgx != NULL else NULL,
-                          pgy + start if pgy != NULL else NULL,
-                          gv_parts + u if gv_parts != NULL else NULL,
-                          pgo + start if pgo != NULL else NULL,
-                          gscale, &results[u])
+                    if ext:
+                        _xrows(px + start, py + start, pv + r,
+                               pw + start if pw != NULL else NULL, 1, size,
+                               &opt, pl + start if pl != NULL else NULL,
+                               pgx + start if pgx != NULL else NULL,
+                               pgy + start if pgy != NULL else NULL,
+                               gv_parts + u if gv_parts != NULL else NULL,
+                               pgo + start if pgo != NULL else NULL,
+                               gscale, &results[u])
+                    else:
+                        _rows(px + start, py + start, pv + r, 1, size, eps, c,
+                              pl + start if pl != NULL else NULL,
+                              pgx + start if pgx != NULL else NULL,
+                              pgy + start if pgy != NULL else NULL,
+                              gv_parts + u if gv_parts != NULL else NULL,
+                              pgo + start if pgo != NULL else NULL,
+                              gscale, &results[u])
                 if gv_parts != NULL:
                     for r in range(rows):
                         acc = 0.0
@@ -332,13 +445,23 @@ def per_row(const floating[::1] x, const floating[::1] y,
                     r = u * per_unit
                     size = rows - r if rows - r < per_unit else per_unit
                     start = r * cols
-                    _rows(px + start, py + start, pv + r, size, cols, eps, c,
-                          pl + start if pl != NULL else NULL,
-                          pgx + start if pgx != NULL else NULL,
-                          pgy + start if pgy != NULL else NULL,
-                          pgv + r if pgv != NULL else NULL,
-                          pgo + start if pgo != NULL else NULL,
-                          gscale, &results[u])
+                    if ext:
+                        _xrows(px + start, py + start, pv + r,
+                               pw + start if pw != NULL else NULL, size, cols,
+                               &opt, pl + start if pl != NULL else NULL,
+                               pgx + start if pgx != NULL else NULL,
+                               pgy + start if pgy != NULL else NULL,
+                               pgv + r if pgv != NULL else NULL,
+                               pgo + start if pgo != NULL else NULL,
+                               gscale, &results[u])
+                    else:
+                        _rows(px + start, py + start, pv + r, size, cols, eps,
+                              c, pl + start if pl != NULL else NULL,
+                              pgx + start if pgx != NULL else NULL,
+                              pgy + start if pgy != NULL else NULL,
+                              pgv + r if pgv != NULL else NULL,
+                              pgo + start if pgo != NULL else NULL,
+                              gscale, &results[u])
             for u in range(n_units):
                 total = total + results[u].loss_sum
                 negative = negative | results[u].any_negative

@@ -23,6 +23,8 @@
 #define GNLL_LIBMVEC 1
 #pragma omp declare simd notinbranch
 extern double log(double);
+#pragma omp declare simd notinbranch
+extern double exp(double);
 #else
 #define GNLL_LIBMVEC 0
 #endif
@@ -55,6 +57,31 @@ static inline double gnll_loss(double log_v, double r, double t, double c)
 static inline double gnll_dvar(double iv, double t)
 {
     return 0.5 * (iv - t * t);
+}
+
+/* ---- per-element formulas of the extended kernels ------------------------
+ * (variance parameterisations, beta-NLL, sample weights, clamp modes; see
+ * _kernels.h).  Only the extended entry points use them: the default var
+ * path above is untouched. */
+
+/* r * exp(-s/2) as (r * e4) * e4 with e4 = exp(-s/4): no intermediate
+ * overflows unless the result does (e4 is finite for s > -2839), and an
+ * exact zero residual gives exactly 0 even where e4 = inf. */
+static inline double gnll_scale2(double r, double e4)
+{
+    return r == 0.0 ? 0.0 : (r * e4) * e4;
+}
+
+/* log-variance loss 0.5 * (s + q) + c with q = r^2 exp(-s) = u^2. */
+static inline double gnll_loss_logvar(double s, double q, double c)
+{
+    return 0.5 * (s + q) + c;
+}
+
+/* d loss / d s = 0.5 * (1 - r^2 exp(-s)) = 0.5 * (1 - q). */
+static inline double gnll_dlogvar(double q)
+{
+    return 0.5 * (1.0 - q);
 }
 
 /* Lanes combined in one fixed tree order. */
@@ -124,14 +151,33 @@ typedef struct {
     void (*rows_f32)(const float *, const float *, const float *, ptrdiff_t,
                      ptrdiff_t, double, double, float *, float *, float *,
                      double *, const float *, double, gnll_block_result *);
+    void (*xblock_f64)(const double *, const double *, const double *,
+                       const double *, ptrdiff_t, const gnll_options *,
+                       double *, double *, double *, double *, const double *,
+                       double, gnll_block_result *);
+    void (*xblock_f32)(const float *, const float *, const float *,
+                       const float *, ptrdiff_t, const gnll_options *, float *,
+                       float *, float *, float *, const float *, double,
+                       gnll_block_result *);
+    void (*xrows_f64)(const double *, const double *, const double *,
+                      const double *, ptrdiff_t, ptrdiff_t,
+                      const gnll_options *, double *, double *, double *,
+                      double *, const double *, double, gnll_block_result *);
+    void (*xrows_f32)(const float *, const float *, const float *,
+                      const float *, ptrdiff_t, ptrdiff_t,
+                      const gnll_options *, float *, float *, float *,
+                      double *, const float *, double, gnll_block_result *);
 } gnll_path;
 
 static const gnll_path paths[] = {
     {"baseline", block_f64_baseline, block_f32_baseline, rows_f64_baseline,
-     rows_f32_baseline},
+     rows_f32_baseline, xblock_f64_baseline, xblock_f32_baseline,
+     xrows_f64_baseline, xrows_f32_baseline},
 #if GNLL_X86_PATHS
-    {"x86-64-v3", block_f64_v3, block_f32_v3, rows_f64_v3, rows_f32_v3},
-    {"x86-64-v4", block_f64_v4, block_f32_v4, rows_f64_v4, rows_f32_v4},
+    {"x86-64-v3", block_f64_v3, block_f32_v3, rows_f64_v3, rows_f32_v3,
+     xblock_f64_v3, xblock_f32_v3, xrows_f64_v3, xrows_f32_v3},
+    {"x86-64-v4", block_f64_v4, block_f32_v4, rows_f64_v4, rows_f32_v4,
+     xblock_f64_v4, xblock_f32_v4, xrows_f64_v4, xrows_f32_v4},
 #endif
 };
 
@@ -217,4 +263,42 @@ void gnll_rows_f32(const float *x, const float *y, const float *v,
 {
     current->rows_f32(x, y, v, rows, cols, eps, c, loss, gx, gy, gv_rows, gout,
                       gscale, res);
+}
+
+void gnll_xblock_f64(const double *x, const double *y, const double *p,
+                     const double *w, ptrdiff_t n, const gnll_options *opt,
+                     double *loss, double *gx, double *gy, double *gp,
+                     const double *gout, double gscale, gnll_block_result *res)
+{
+    current->xblock_f64(x, y, p, w, n, opt, loss, gx, gy, gp, gout, gscale,
+                        res);
+}
+
+void gnll_xblock_f32(const float *x, const float *y, const float *p,
+                     const float *w, ptrdiff_t n, const gnll_options *opt,
+                     float *loss, float *gx, float *gy, float *gp,
+                     const float *gout, double gscale, gnll_block_result *res)
+{
+    current->xblock_f32(x, y, p, w, n, opt, loss, gx, gy, gp, gout, gscale,
+                        res);
+}
+
+void gnll_xrows_f64(const double *x, const double *y, const double *p,
+                    const double *w, ptrdiff_t rows, ptrdiff_t cols,
+                    const gnll_options *opt, double *loss, double *gx,
+                    double *gy, double *gp_rows, const double *gout,
+                    double gscale, gnll_block_result *res)
+{
+    current->xrows_f64(x, y, p, w, rows, cols, opt, loss, gx, gy, gp_rows,
+                       gout, gscale, res);
+}
+
+void gnll_xrows_f32(const float *x, const float *y, const float *p,
+                    const float *w, ptrdiff_t rows, ptrdiff_t cols,
+                    const gnll_options *opt, float *loss, float *gx,
+                    float *gy, double *gp_rows, const float *gout,
+                    double gscale, gnll_block_result *res)
+{
+    current->xrows_f32(x, y, p, w, rows, cols, opt, loss, gx, gy, gp_rows,
+                       gout, gscale, res);
 }

@@ -44,6 +44,57 @@ void gnll_rows_f32(const float *x, const float *y, const float *v,
                    float *loss, float *gx, float *gy, double *gv_rows,
                    const float *gout, double gscale, gnll_block_result *res);
 
+/*
+ * Extended kernels: the same fused pass for the other variance
+ * parameterisations, beta-NLL, sample weights and the zero clamp-gradient
+ * mode.  p holds the variance parameter (per element, or per row for the
+ * rows variant); w (NULL: all ones) holds per-element sample weights.
+ * With theta the parameter and v the clamped variance:
+ *   var      v = max(theta, eps)
+ *   std      v = max(theta^2, eps)
+ *   log_var  s = max(theta, log_eps), v = exp(s)
+ *   loss      = w * v^beta * (0.5 * (log v + r^2 / v) + c)
+ *   d/dinput  =  g * w * v^beta * r / v
+ *   d/dtarget = -g * w * v^beta * r / v
+ *   d/dtheta  =  g * w * v^beta * 0.5 * (1/v - r^2/v^2) * dv/dtheta
+ * with dv/dtheta = 1 (var), 2 theta (std), v (log_var: 0.5 * (1 - r^2/v)),
+ * the clamp straight-through (its derivative taken as 1) unless
+ * zero_clamp_grad, which makes d/dtheta 0 where theta is at or below the
+ * clamp (var <= eps, std^2 <= eps, log_var <= log_eps).  v^beta is a
+ * constant weight (not differentiated), as in beta-NLL.
+ */
+enum { GNLL_PARAM_VAR = 0, GNLL_PARAM_LOG_VAR = 1, GNLL_PARAM_STD = 2 };
+
+typedef struct {
+    double eps;           /* variance clamp (var, std)                       */
+    double log_eps;       /* log-variance clamp (log_var), usually log(eps)  */
+    double c;             /* 0.5*log(2*pi) if full, else 0                   */
+    double beta;          /* beta-NLL exponent; 0: plain NLL                 */
+    int param;            /* GNLL_PARAM_*                                    */
+    int zero_clamp_grad;  /* 1: no gradient to theta where clamped (MLX)     */
+} gnll_options;
+
+void gnll_xblock_f64(const double *x, const double *y, const double *p,
+                     const double *w, ptrdiff_t n, const gnll_options *opt,
+                     double *loss, double *gx, double *gy, double *gp,
+                     const double *gout, double gscale, gnll_block_result *res);
+void gnll_xblock_f32(const float *x, const float *y, const float *p,
+                     const float *w, ptrdiff_t n, const gnll_options *opt,
+                     float *loss, float *gx, float *gy, float *gp,
+                     const float *gout, double gscale, gnll_block_result *res);
+/* Rows: p holds one parameter per row; gp_rows[i] the row's summed
+ * gradient (double); w, when given, holds rows * cols weights. */
+void gnll_xrows_f64(const double *x, const double *y, const double *p,
+                    const double *w, ptrdiff_t rows, ptrdiff_t cols,
+                    const gnll_options *opt, double *loss, double *gx,
+                    double *gy, double *gp_rows, const double *gout,
+                    double gscale, gnll_block_result *res);
+void gnll_xrows_f32(const float *x, const float *y, const float *p,
+                    const float *w, ptrdiff_t rows, ptrdiff_t cols,
+                    const gnll_options *opt, float *loss, float *gx,
+                    float *gy, double *gp_rows, const float *gout,
+                    double gscale, gnll_block_result *res);
+
 /* Instruction-set paths, chosen at import from what the CPU supports. */
 int gnll_n_paths(void);                 /* number of compiled paths         */
 const char *gnll_path_name(int path);   /* "baseline", "x86-64-v3", ...     */

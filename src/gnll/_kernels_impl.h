@@ -158,3 +158,207 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
     res->loss_sum = gnll_lanes_total(lanes);
     res->any_negative = neg;
 }
+
+/* ---- extended kernels --------------------------------------------------------
+ * Variance parameterisations, beta-NLL, sample weights and the zero clamp
+ * gradient (formulas in _kernels.h).  The variants are chosen once per block,
+ * outside the element loops: NAME(xeval) is inlined with constant `param`,
+ * `beta_on` and `want_grad`, so each combination gets its own vectorised
+ * loop; the clamp mask and the weights are applied afterwards by short
+ * passes over the L1-resident buffers.
+ */
+static inline __attribute__((always_inline)) int
+NAME(xeval)(const T *restrict xb, const T *restrict yb,
+            const T *restrict pb, ptrdiff_t m, const gnll_options *o,
+            const int param, const int beta_on, const int want_grad,
+            double *restrict lb, double *restrict tb, double *restrict db)
+{
+    const double eps = o->eps, leps = o->log_eps, c = o->c, beta = o->beta;
+    int neg = 0;
+    if (param == GNLL_PARAM_LOG_VAR) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const double s = gnll_clamp((double)pb[k], leps);
+            const double r = (double)xb[k] - (double)yb[k];
+            const double e4 = exp(-0.25 * s);
+            const double u = gnll_scale2(r, e4);     /* r exp(-s/2) */
+            const double q = u * u;                  /* r^2 / v     */
+            const double bw = beta_on ? exp(beta * s) : 1.0;
+            lb[k] = bw * gnll_loss_logvar(s, q, c);
+            if (want_grad) {
+                tb[k] = bw * gnll_scale2(u, e4);     /* r / v       */
+                db[k] = bw * gnll_dlogvar(q);
+            }
+        }
+    } else {
+#pragma omp simd reduction(| : neg)
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const double pk = (double)pb[k];
+            neg |= pk < 0.0;
+            const double vc =
+                gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps);
+            const double r = (double)xb[k] - (double)yb[k];
+            const double iv = 1.0 / vc;
+            const double t = r * iv;
+            const double logv = log(vc);
+            const double bw = beta_on ? exp(beta * logv) : 1.0;
+            lb[k] = bw * gnll_loss(logv, r, t, c);
+            if (want_grad) {
+                const double d = gnll_dvar(iv, t);
+                tb[k] = bw * t;
+                db[k] = bw * (param == GNLL_PARAM_STD ? (2.0 * pk) * d : d);
+            }
+        }
+    }
+    return neg;
+}
+
+/* db[k] = 0 where the parameter is at or below its clamp (MLX's rule). */
+static void NAME(xzero)(const T *restrict pb, ptrdiff_t m,
+                        const gnll_options *o, double *restrict db)
+{
+    const double eps = o->eps, leps = o->log_eps;
+    if (o->param == GNLL_PARAM_LOG_VAR) {
+        for (ptrdiff_t k = 0; k < m; k++)
+            db[k] = (double)pb[k] <= leps ? 0.0 : db[k];
+    } else if (o->param == GNLL_PARAM_STD) {
+        for (ptrdiff_t k = 0; k < m; k++)
+            db[k] = (double)pb[k] * (double)pb[k] <= eps ? 0.0 : db[k];
+    } else {
+        for (ptrdiff_t k = 0; k < m; k++)
+            db[k] = (double)pb[k] <= eps ? 0.0 : db[k];
+    }
+}
+
+/* Multiply the block's loss and gradient factors by the sample weights. */
+static void NAME(xweigh)(const T *restrict wb, ptrdiff_t m, int want_grad,
+                         double *restrict lb, double *restrict tb,
+                         double *restrict db)
+{
+    for (ptrdiff_t k = 0; k < m; k++)
+        lb[k] *= (double)wb[k];
+    if (want_grad)
+        for (ptrdiff_t k = 0; k < m; k++) {
+            tb[k] *= (double)wb[k];
+            db[k] *= (double)wb[k];
+        }
+}
+
+#define GNLL_XEVAL(P)                                                        \
+    (beta_on ? (want_grad ? NAME(xeval)(xb, yb, pb, m, o, P, 1, 1, lb, tb, db) \
+                          : NAME(xeval)(xb, yb, pb, m, o, P, 1, 0, lb, tb, db)) \
+             : (want_grad ? NAME(xeval)(xb, yb, pb, m, o, P, 0, 1, lb, tb, db) \
+                          : NAME(xeval)(xb, yb, pb, m, o, P, 0, 0, lb, tb, db)))
+
+static void NAME(xblock)(const T *restrict x, const T *restrict y,
+                         const T *restrict p, const T *restrict w,
+                         ptrdiff_t n, const gnll_options *o,
+                         T *restrict loss, T *restrict gx, T *restrict gy,
+                         T *restrict gp, const T *restrict gout,
+                         double gscale, gnll_block_result *res)
+{
+    double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
+    double lanes[GNLL_LANES] = {0};
+    int neg = 0;
+    const int want_grad = gx || gy || gp;
+    const int beta_on = o->beta != 0.0;
+
+    for (ptrdiff_t b = 0; b < n; b += GNLL_BLK) {
+        const ptrdiff_t m = n - b < GNLL_BLK ? n - b : GNLL_BLK;
+        const T *xb = x + b, *yb = y + b, *pb = p + b;
+        switch (o->param) {
+        case GNLL_PARAM_LOG_VAR:
+            neg |= GNLL_XEVAL(GNLL_PARAM_LOG_VAR);
+            break;
+        case GNLL_PARAM_STD:
+            neg |= GNLL_XEVAL(GNLL_PARAM_STD);
+            break;
+        default:
+            neg |= GNLL_XEVAL(GNLL_PARAM_VAR);
+        }
+        if (want_grad && o->zero_clamp_grad)
+            NAME(xzero)(pb, m, o, db);
+        if (w)
+            NAME(xweigh)(w + b, m, want_grad, lb, tb, db);
+        NAME(emit)(m, lb, tb, db, loss ? loss + b : NULL, gx ? gx + b : NULL,
+                   gy ? gy + b : NULL, gp ? gp + b : NULL, NULL,
+                   gout ? gout + b : NULL, gscale, lanes);
+    }
+    res->loss_sum = gnll_lanes_total(lanes);
+    res->any_negative = neg;
+}
+
+static void NAME(xrows)(const T *restrict x, const T *restrict y,
+                        const T *restrict p, const T *restrict w,
+                        ptrdiff_t rows, ptrdiff_t cols, const gnll_options *o,
+                        T *restrict loss, T *restrict gx, T *restrict gy,
+                        double *restrict gp_rows, const T *restrict gout,
+                        double gscale, gnll_block_result *res)
+{
+    double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
+    double lanes[GNLL_LANES] = {0};
+    int neg = 0;
+    const int want_grad = gx || gy || gp_rows;
+    const double c = o->c;
+
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        /* Everything that depends on the parameter alone, once per row:
+         * loss = bw * (0.5 * (logv + q) + c), d/dtheta = kp * (per element). */
+        const double pk = (double)p[i];
+        double logv, iv = 0.0, e4 = 0.0, kp, clamped;
+        if (o->param == GNLL_PARAM_LOG_VAR) {
+            logv = gnll_clamp(pk, o->log_eps);
+            e4 = exp(-0.25 * logv);
+            kp = 1.0;
+            clamped = pk <= o->log_eps;
+        } else {
+            neg |= pk < 0.0;
+            const double vv = o->param == GNLL_PARAM_STD ? pk * pk : pk;
+            const double vc = gnll_clamp(vv, o->eps);
+            logv = log(vc);
+            iv = 1.0 / vc;
+            kp = o->param == GNLL_PARAM_STD ? 2.0 * pk : 1.0;
+            clamped = vv <= o->eps;
+        }
+        const double bw = o->beta != 0.0 ? exp(o->beta * logv) : 1.0;
+        kp = (o->zero_clamp_grad && clamped) ? 0.0 : kp * bw;
+        double gv_lanes[GNLL_LANES] = {0};
+        for (ptrdiff_t b = 0; b < cols; b += GNLL_BLK) {
+            const ptrdiff_t m = cols - b < GNLL_BLK ? cols - b : GNLL_BLK;
+            const ptrdiff_t off = i * cols + b;
+            const T *xb = x + off, *yb = y + off;
+            if (o->param == GNLL_PARAM_LOG_VAR) {
+#pragma omp simd
+                for (ptrdiff_t k = 0; k < m; k++) {
+                    const double r = (double)xb[k] - (double)yb[k];
+                    const double u = gnll_scale2(r, e4);
+                    const double q = u * u;
+                    lb[k] = bw * gnll_loss_logvar(logv, q, c);
+                    tb[k] = bw * gnll_scale2(u, e4);
+                    db[k] = kp * gnll_dlogvar(q);
+                }
+            } else {
+#pragma omp simd
+                for (ptrdiff_t k = 0; k < m; k++) {
+                    const double r = (double)xb[k] - (double)yb[k];
+                    const double t = r * iv;
+                    lb[k] = bw * gnll_loss(logv, r, t, c);
+                    tb[k] = bw * t;
+                    db[k] = kp * gnll_dvar(iv, t);
+                }
+            }
+            if (w)
+                NAME(xweigh)(w + off, m, want_grad, lb, tb, db);
+            NAME(emit)(m, lb, tb, db, loss ? loss + off : NULL,
+                       gx ? gx + off : NULL, gy ? gy + off : NULL, NULL,
+                       want_grad && gp_rows ? gv_lanes : NULL,
+                       gout ? gout + off : NULL, gscale, lanes);
+        }
+        if (gp_rows)
+            gp_rows[i] = gnll_lanes_total(gv_lanes);
+    }
+    res->loss_sum = gnll_lanes_total(lanes);
+    res->any_negative = neg;
+}
+
+#undef GNLL_XEVAL

@@ -17,14 +17,18 @@ from ._validation import (
     REDUCTIONS,
     as_operand,
     broadcast_shape,
+    check_beta,
+    check_clamp_grad,
     check_eps,
     check_n_threads,
     check_reduction,
     check_var_sign,
+    check_weight,
     check_wrt,
     compute_dtype,
     is_scalar_var,
     raise_first_error,
+    select_variance,
     shape_of,
     var_shape,
 )
@@ -43,7 +47,10 @@ requested through ``wrt``.
 """
 Grads.input.__doc__ = "Gradient with respect to ``input`` (the predicted mean)."
 Grads.target.__doc__ = "Gradient with respect to ``target``."
-Grads.var.__doc__ = "Gradient with respect to ``var`` (the predicted variance)."
+Grads.var.__doc__ = (
+    "Gradient with respect to the variance parameter that was passed: "
+    "``var``, or ``log_var`` or ``std`` when one of those was given instead."
+)
 
 
 def _usable_cpus():
@@ -88,7 +95,7 @@ def _operand(value, shape, dtype):
 _NATIVE_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-def _plan(input, target, var, reduction):
+def _plan(input, target, var, reduction, name="var"):
     """Validate the operands and decide how they map onto the kernels.
 
     Returns ``(dtype, shape, mode, cols, xf, yf, vf, x_shape, y_shape,
@@ -110,26 +117,26 @@ def _plan(input, target, var, reduction):
 
     x = as_operand(input, "input")
     y = as_operand(target, "target")
-    v = as_operand(var, "var")
+    v = as_operand(var, name)
     if type(reduction) is not str or reduction not in REDUCTIONS:
-        raise_first_error(x, y, v, reduction)
+        raise_first_error(x, y, v, reduction, name)
     dtype = compute_dtype(x, y, v)
 
     # ---- shapes: torch's var rule, NumPy broadcasting for target --------
     x_shape, y_shape = shape_of(x), shape_of(y)
     if is_scalar_var(v):
-        check_var_sign(v)
+        check_var_sign(v, name)
         v_used = ()
     else:
         try:
-            v_used = var_shape(x_shape, v.shape)
+            v_used = var_shape(x_shape, v.shape, name)
         except ValueError:
-            check_var_sign(v)  # torch reports a negative var first
+            check_var_sign(v, name)  # torch reports a negative var first
             raise
     try:
         shape = broadcast_shape(x_shape, y_shape, v_used)
     except ValueError:
-        check_var_sign(v)
+        check_var_sign(v, name)
         raise
 
     # ---- how var maps onto the kernels -------------------------------------
@@ -188,19 +195,58 @@ def _upstream(grad_output, reduction, shape, n, dtype):
     return gscale, gout
 
 
+_PARAM_CODES = {"var": 0, "log_var": 1, "std": 2}
+
+
+def _options(var, log_var, std, beta, weight, clamp_grad):
+    """None for the plain var path (the default: its kernels and speed are
+    those of the core), else ``(name, value, code, beta, weight, zero)`` for
+    the extended kernels."""
+    if (log_var is None and std is None and weight is None
+            and clamp_grad == "straight_through"
+            and (beta == 0.0 and type(beta) in (float, int))):
+        if var is None:
+            select_variance(var, log_var, std)
+        return None
+    name, value = select_variance(var, log_var, std)
+    beta = check_beta(beta)
+    zero = check_clamp_grad(clamp_grad) == "zero"
+    return name, value, _PARAM_CODES[name], beta, weight, zero
+
+
 def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
-              grad_output=None):
+              grad_output=None, opts=None):
     """Shared implementation: returns (loss, Grads), or (loss, None) when
-    `wrt` is None (the loss alone)."""
+    `wrt` is None (the loss alone).  `opts` (from :func:`_options`) selects
+    the extended kernels; `var` is then ignored."""
+    name = "var"
+    if opts is not None:
+        name, var, param, beta, weight, zero = opts
     (dtype, shape, mode, cols, xf, yf, vf,
-     x_shape, y_shape, v_used) = _plan(input, target, var, reduction)
+     x_shape, y_shape, v_used) = _plan(input, target, var, reduction, name)
     if type(eps) is not float:
         eps = check_eps(eps)
     n_threads = default_n_threads() if n_threads is None else check_n_threads(n_threads)
     n = xf.shape[0]
 
-    want = () if wrt is None else check_wrt(wrt)
-    gscale, gout = _upstream(grad_output, reduction, shape, n, dtype) if want else (1.0, None)
+    extra = {}
+    denom = n  # what "mean" divides by
+    if opts is not None:
+        log_eps = math.log(eps) if eps > 0 else -math.inf
+        extra = dict(param=param, beta=beta, zero_grad=int(zero), log_eps=log_eps)
+        if weight is not None:
+            w = check_weight(weight, shape)
+            wf = _operand(w, shape, dtype)
+            extra["w"] = wf
+            denom = float(np.sum(w, dtype=np.float64)) * (n // w.size) if w.size else 0.0
+
+    want = () if wrt is None else check_wrt(wrt, name)
+    if want:
+        gscale, gout = _upstream(grad_output, reduction, shape, denom, dtype)
+        if reduction == "mean" and n and not denom:
+            gscale = math.nan  # all-zero weights: the mean and its gradient are NaN
+    else:
+        gscale, gout = 1.0, None
     loss_out = np.empty(n, dtype) if reduction == "none" else None
     gx = np.empty(n, dtype) if "input" in want else None
     gy = np.empty(n, dtype) if "target" in want else None
@@ -213,13 +259,14 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     if mode == "rows":
         kernel = _PER_ROW_F32 if f32 else _PER_ROW_F64
         total, negative = kernel(xf, yf, vf, cols, eps, c, loss_out, gx, gy, gv,
-                                 gout, gscale, n_threads)
+                                 gout, gscale, n_threads, **extra)
     else:
         kernel = _ELEMENTWISE_F32 if f32 else _ELEMENTWISE_F64
         total, negative = kernel(xf, yf, vf, eps, c, loss_out, gx, gy, gv,
-                                 gout, gscale, n_threads)
+                                 gout, gscale, n_threads, **extra)
     if negative or n == 0:
-        check_var_sign(var if type(var) in (float, int, bool) else np.asarray(var))
+        check_var_sign(var if type(var) in (float, int, bool) else np.asarray(var),
+                       name)
 
     # ---- reduce the loss ------------------------------------------------
     if reduction == "none":
@@ -227,7 +274,7 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     elif reduction == "sum":
         loss = dtype.type(total)
     else:
-        loss = dtype.type(total / n if n else math.nan)
+        loss = dtype.type(total / denom if n and denom else math.nan)
     if wrt is None:
         return loss, None
 
@@ -252,13 +299,16 @@ _PER_ROW_F64 = _core.per_row["double"]
 _PER_ROW_F32 = _core.per_row["float"]
 
 
-def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean", *,
-                      n_threads=None):
+def gaussian_nll_loss(input, target, var=None, full=False, eps=1e-6, reduction="mean", *,
+                      log_var=None, std=None, beta=0.0, weight=None,
+                      clamp_grad="straight_through", n_threads=None):
     r"""Gaussian negative log-likelihood loss.
 
     The loss of targets :math:`y` under Gaussians with means :math:`\mu`
     (``input``) and variances :math:`\sigma^2` (``var``), with PyTorch's
-    semantics (``torch.nn.functional.gaussian_nll_loss``).
+    semantics (``torch.nn.functional.gaussian_nll_loss``).  Optionally, the
+    variance is given as a log-variance or a standard deviation, and the loss
+    is β-weighted (β-NLL) or sample-weighted.
 
     Parameters
     ----------
@@ -266,12 +316,12 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         Predicted means :math:`\mu`.
     target : array_like
         Observed values :math:`y`; broadcast against `input` with NumPy's rules.
-    var : array_like or float
+    var : array_like or float, optional
         Predicted variances :math:`\sigma^2 \ge 0`.  Either the shape of
         `input`; that shape with any dimensions equal to 1 (homoscedastic
         along them); that shape without its last dimension (one variance per
         row: a ``(N,)`` var for a ``(N, D)`` input); or a scalar (a number or
-        0-d array).
+        0-d array).  Required unless `log_var` or `std` is given.
     full : bool, optional
         Add the constant :math:`\tfrac12\log 2\pi` to every element, giving the
         exact negative log-density.  Default False.
@@ -279,6 +329,28 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         Variances are clamped to ``max(var, eps)`` for stability.  Default 1e-6.
     reduction : {'mean', 'sum', 'none'}, optional
         Average or sum over all elements, or return the elementwise losses.
+    log_var : array_like or float, optional, keyword-only
+        Predicted log-variances :math:`s = \log\sigma^2`, instead of `var`
+        (same shape rules).  Any real value is allowed.
+    std : array_like or float, optional, keyword-only
+        Predicted standard deviations :math:`\sigma \ge 0`, instead of `var`
+        (same shape rules; a negative entry raises ValueError).
+    beta : float, optional, keyword-only
+        β-NLL exponent (Seitzer et al., 2022): each element's loss is
+        multiplied by :math:`\lfloor v\rfloor^\beta`, the clamped variance to
+        the power β, treated as a constant (stop-gradient).  Default 0.0, the
+        plain NLL; 0.5 is the usual choice; 1 gives the mean the gradient of
+        the squared error.
+    weight : array_like, optional, keyword-only
+        Finite, non-negative sample weights :math:`w`, broadcastable to the
+        loss's shape (cast to the compute dtype); each element's loss is
+        multiplied by its weight, and ``'mean'`` becomes
+        :math:`\sum_i w_i\ell_i / \sum_i w_i`.  Default: all ones.
+    clamp_grad : {'straight_through', 'zero'}, optional, keyword-only
+        Gradient of the variance parameter where the variance is clamped:
+        ``'straight_through'`` (default, PyTorch) evaluates the formula at the
+        clamped value; ``'zero'`` (MLX) gives zero where the variance is at or
+        below `eps`.
     n_threads : int, optional
         Number of OpenMP threads; default: OpenMP's default
         (``OMP_NUM_THREADS``, threadpoolctl) capped at the usable CPUs.
@@ -299,14 +371,19 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         If `var` has a negative entry ("var has negative entry/entries"),
         `var` has an unsupported shape ("var is of incorrect size"), `target`
         does not broadcast against `input`, or `reduction` is invalid ("<reduction>
-        is not valid"); when several apply, in that order.
+        is not valid"); when several apply, in that order.  The same for
+        `std` (or `log_var`, which may be negative) in place of `var`.  Also
+        for a `weight` that is negative, non-finite or not broadcastable to
+        the loss, a non-finite `beta` or an unknown `clamp_grad`.
     TypeError
-        For complex, object, string or extended-precision inputs.
+        For complex, object, string or extended-precision inputs, or unless
+        exactly one of `var`, `log_var` and `std` is given.
 
     See Also
     --------
     gaussian_nll_loss_and_grad : the loss together with its gradients.
     GaussianNLLLoss : the same as a reusable callable object.
+    gaussian_nll_curvature : second derivatives and Fisher information.
 
     Notes
     -----
@@ -323,6 +400,26 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     ``'mean'`` divides the sum by the number of elements of the broadcast
     shape; the mean of no elements is NaN.  A NaN or infinite argument
     propagates to the loss.
+    **Variance parameterisations.**  Exactly one of `var`, `log_var` and
+    `std` is given (else TypeError); the clamped variance :math:`v` is
+
+    * `var`: :math:`v = \max(\sigma^2, \epsilon)`;
+    * `std`: :math:`v = \max(\sigma^2, \epsilon)` with :math:`\sigma^2` the
+      square of `std`;
+    * `log_var`: :math:`v = e^{s_c}` with :math:`s_c = \max(s, \log\epsilon)`
+      (no clamp when ``eps <= 0``).  The loss
+      :math:`\tfrac12(s_c + r^2 e^{-s_c})` is evaluated as
+      :math:`\tfrac12(s_c + u^2)` with :math:`u = r e^{-s_c/2}` formed
+      without intermediate overflow, so any finite :math:`s` gives a finite
+      loss unless the true value overflows.
+
+    **β-NLL and weights.**  With :math:`\ell_i` the per-element loss above
+    (including the ``full`` constant), the loss is
+    :math:`w_i\, v_i^\beta\, \ell_i`; the factor :math:`v_i^\beta` is not
+    differentiated and :math:`w_i` scales every gradient.  β-NLL is not a
+    likelihood: report the plain NLL (``beta=0``) for model comparison.
+    All-zero weights give a NaN ``'mean'`` (like an empty mean, without a
+    warning).
 
     Sums are accumulated in float64 in fixed-size chunks combined in a fixed
     order, so they do not depend on the thread count.
@@ -346,18 +443,40 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     np.float64(3.2897207...)
     >>> gnll.gaussian_nll_loss(x, np.ones((2, 3)), 1.0)
     np.float64(0.5)
+
+    The same variances as log-variances or standard deviations:
+
+    >>> gnll.gaussian_nll_loss(mu, y, log_var=np.log(var))
+    np.float64(-0.28407359...)
+    >>> gnll.gaussian_nll_loss(mu, y, std=np.sqrt(var))
+    np.float64(-0.28407359...)
+
+    β-NLL and sample weights (here the second element does not count):
+
+    >>> gnll.gaussian_nll_loss(mu, y, var, beta=0.5, reduction="none")
+    array([ 0.125     , -0.34657359])
+    >>> gnll.gaussian_nll_loss(mu, y, var, weight=np.array([1.0, 0.0]))
+    np.float64(0.125)
     """
-    return _evaluate(input, target, var, full, eps, reduction, n_threads)[0]
+    opts = None
+    if (log_var is not None or std is not None or weight is not None or beta != 0.0
+            or clamp_grad != "straight_through" or var is None):
+        opts = _options(var, log_var, std, beta, weight, clamp_grad)
+    return _evaluate(input, target, var, full, eps, reduction, n_threads, opts=opts)[0]
 
 
-def gaussian_nll_loss_and_grad(input, target, var, full=False, eps=1e-6,
-                               reduction="mean", *, grad_output=None,
-                               wrt=("input", "target", "var"), n_threads=None):
+def gaussian_nll_loss_and_grad(input, target, var=None, full=False, eps=1e-6,
+                               reduction="mean", *, log_var=None, std=None, beta=0.0,
+                               weight=None, clamp_grad="straight_through",
+                               grad_output=None, wrt=("input", "target", "var"),
+                               n_threads=None):
     r"""Gaussian negative log-likelihood loss and its gradients, in one pass.
 
     Parameters
     ----------
     input, target, var, full, eps, reduction
+        As for :func:`gaussian_nll_loss`.
+    log_var, std, beta, weight, clamp_grad
         As for :func:`gaussian_nll_loss`.
     grad_output : float or array_like, optional
         The upstream gradient :math:`\partial L_{\text{total}} / \partial L`: a
@@ -365,8 +484,10 @@ def gaussian_nll_loss_and_grad(input, target, var, full=False, eps=1e-6,
         array broadcastable to the loss's shape.  Default 1.
     wrt : str or iterable of str, optional
         Which gradients to compute, among ``'input'``, ``'target'`` and
-        ``'var'``.  Gradients not named are not computed and are None in the
-        result.  Default: all three.
+        ``'var'`` (the variance parameter that was passed, which may also be
+        named ``'log_var'`` or ``'std'`` when that one was given).  Gradients
+        not named are not computed and are None in the result.  Default: all
+        three.
     n_threads : int, optional
         As for :func:`gaussian_nll_loss`.
 
@@ -378,7 +499,9 @@ def gaussian_nll_loss_and_grad(input, target, var, full=False, eps=1e-6,
         Named tuple ``(input, target, var)`` of gradients.  Each has the shape
         of its argument as passed, summed over the dimensions along which it
         was broadcast (a ``(N, 1)`` var gets a ``(N, 1)`` gradient, a Python
-        float var a 0-d one), and the compute dtype.
+        float var a 0-d one), and the compute dtype.  The field ``var`` holds
+        the gradient with respect to the variance parameter that was passed:
+        ``var``, ``log_var`` or ``std``.
 
     Raises
     ------
@@ -391,6 +514,7 @@ def gaussian_nll_loss_and_grad(input, target, var, full=False, eps=1e-6,
     See Also
     --------
     gaussian_nll_loss : the loss alone.
+    gaussian_nll_curvature : second derivatives and Fisher information.
 
     Notes
     -----
@@ -408,6 +532,23 @@ def gaussian_nll_loss_and_grad(input, target, var, full=False, eps=1e-6,
     As in PyTorch, the clamp is straight-through: where
     :math:`\sigma^2 < \epsilon` the variance gradient is still the formula
     above evaluated at :math:`v = \epsilon`, not zero.
+
+    For the other parameterisations the chain rule gives, with the same
+    straight-through clamp,
+    :math:`\partial L/\partial s = \tfrac g2(1 - r^2/v)` for
+    :math:`s = \log\sigma^2` and
+    :math:`\partial L/\partial\sigma = g\,\sigma(1/v - r^2/v^2)` for the
+    standard deviation.  With ``clamp_grad='zero'`` the gradient of the
+    variance parameter is zero wherever it is clamped: ``var <= eps``,
+    ``std**2 <= eps`` or ``log_var <= log(eps)`` (MLX's rule; lucid zeroes
+    it only where ``var < eps``, so the two differ when ``var == eps``
+    exactly).  The mean gradients are the same in both modes.
+
+    With β-NLL every gradient is multiplied by the constant
+    :math:`v^\beta` (so for β = 1 the mean gradient is :math:`g\,r`, the
+    squared error's), and with sample weights by :math:`w`; for ``'mean'``,
+    :math:`g` is divided by :math:`\sum w` instead of the number of
+    elements.
 
     Examples
     --------
@@ -432,8 +573,33 @@ def gaussian_nll_loss_and_grad(input, target, var, full=False, eps=1e-6,
            [0.25]])
     >>> grads.input is None
     True
+
+    The gradient with respect to a log-variance (in the field ``var``):
+
+    >>> loss, grads = gnll.gaussian_nll_loss_and_grad(mu, y, log_var=np.log(var),
+    ...                                               wrt="log_var")
+    >>> grads.var
+    array([0.1875, 0.25  ])
+
+    β = 1 gives the mean the squared error's gradient, ``r / N``:
+
+    >>> loss, grads = gnll.gaussian_nll_loss_and_grad(mu, y, var, beta=1.0)
+    >>> grads.input
+    array([-0.25,  0.  ])
+
+    MLX's clamp gradient: zero for a variance at or below eps:
+
+    >>> loss, grads = gnll.gaussian_nll_loss_and_grad(
+    ...     mu, y, np.array([0.0, 0.25]), eps=1e-2, clamp_grad="zero", wrt="var")
+    >>> grads.var
+    array([0., 1.])
     """
-    return _evaluate(input, target, var, full, eps, reduction, n_threads, wrt, grad_output)
+    opts = None
+    if (log_var is not None or std is not None or weight is not None or beta != 0.0
+            or clamp_grad != "straight_through" or var is None):
+        opts = _options(var, log_var, std, beta, weight, clamp_grad)
+    return _evaluate(input, target, var, full, eps, reduction, n_threads, wrt, grad_output,
+                     opts=opts)
 
 
 class GaussianNLLLoss:
@@ -452,11 +618,17 @@ class GaussianNLLLoss:
         Clamp for the variance.  Default 1e-6.
     reduction : {'mean', 'sum', 'none'}, optional
         Default 'mean'.
+    beta : float, optional
+        β-NLL exponent (see :func:`gaussian_nll_loss`).  Default 0.0.
+    clamp_grad : {'straight_through', 'zero'}, optional
+        Gradient convention at the clamp (see :func:`gaussian_nll_loss`).
+        Default 'straight_through'.
 
     Raises
     ------
     ValueError
-        If `reduction` is not 'none', 'mean' or 'sum'.
+        If `reduction` is not 'none', 'mean' or 'sum', `beta` is not finite
+        or `clamp_grad` is unknown.
 
     Examples
     --------
@@ -470,26 +642,48 @@ class GaussianNLLLoss:
     >>> loss, grads = loss_fn.loss_and_grad(np.zeros(2), np.ones(2), 1.0, wrt=["var"])
     >>> grads.var
     array(0.)
+
+    A β-NLL loss on log-variances:
+
+    >>> beta_nll = gnll.GaussianNLLLoss(beta=0.5)
+    >>> beta_nll
+    GaussianNLLLoss(full=False, eps=1e-06, reduction='mean', beta=0.5)
+    >>> beta_nll(np.zeros(2), np.ones(2), log_var=np.zeros(2))
+    np.float64(0.5)
     """
 
-    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+    def __init__(self, *, full=False, eps=1e-6, reduction="mean", beta=0.0,
+                 clamp_grad="straight_through"):
         check_reduction(reduction)
         self.full = bool(full)
         self.eps = check_eps(eps)
         self.reduction = reduction
+        self.beta = check_beta(beta)
+        self.clamp_grad = check_clamp_grad(clamp_grad)
 
-    def __call__(self, input, target, var, *, n_threads=None):
+    def __call__(self, input, target, var=None, *, log_var=None, std=None, weight=None,
+                 n_threads=None):
         """The loss; see :func:`gaussian_nll_loss`."""
         return gaussian_nll_loss(input, target, var, self.full, self.eps,
-                                 self.reduction, n_threads=n_threads)
+                                 self.reduction, log_var=log_var, std=std,
+                                 beta=self.beta, weight=weight,
+                                 clamp_grad=self.clamp_grad, n_threads=n_threads)
 
-    def loss_and_grad(self, input, target, var, *, grad_output=None,
-                      wrt=("input", "target", "var"), n_threads=None):
+    def loss_and_grad(self, input, target, var=None, *, log_var=None, std=None,
+                      weight=None, grad_output=None, wrt=("input", "target", "var"),
+                      n_threads=None):
         """The loss and its gradients; see :func:`gaussian_nll_loss_and_grad`."""
         return gaussian_nll_loss_and_grad(
             input, target, var, self.full, self.eps, self.reduction,
-            grad_output=grad_output, wrt=wrt, n_threads=n_threads)
+            log_var=log_var, std=std, beta=self.beta, weight=weight,
+            clamp_grad=self.clamp_grad, grad_output=grad_output, wrt=wrt,
+            n_threads=n_threads)
 
     def __repr__(self):
+        extra = ""
+        if self.beta != 0.0:
+            extra += f", beta={self.beta!r}"
+        if self.clamp_grad != "straight_through":
+            extra += f", clamp_grad={self.clamp_grad!r}"
         return (f"{type(self).__name__}(full={self.full}, eps={self.eps!r}, "
-                f"reduction={self.reduction!r})")
+                f"reduction={self.reduction!r}{extra})")

@@ -74,9 +74,10 @@ def is_scalar_var(var):
     return not isinstance(var, np.ndarray) or var.ndim == 0
 
 
-def var_shape(input_shape, shape):
+def var_shape(input_shape, shape, name="var"):
     """The shape `var` is used with: torch's rule, plus any number of size-1
-    dimensions.  Raises ValueError("var is of incorrect size ...")."""
+    dimensions.  Raises ValueError("var is of incorrect size ...") (with
+    `name` for var: the variance parameter's name, e.g. log_var)."""
     if shape == input_shape:
         return shape
     # One dimension fewer: var applies along the input's last dimension,
@@ -88,8 +89,8 @@ def var_shape(input_shape, shape):
     ):
         return shape
     raise ValueError(
-        f"var is of incorrect size: var has shape {shape} and input has shape "
-        f"{input_shape}; var must have the input's shape, the input's shape "
+        f"{name} is of incorrect size: {name} has shape {shape} and input has shape "
+        f"{input_shape}; {name} must have the input's shape, the input's shape "
         "with some dimensions equal to 1, the input's shape without its last "
         "dimension, or be a scalar"
     )
@@ -106,18 +107,21 @@ def broadcast_shape(input_shape, target_shape, var_shape_):
     return np.broadcast_shapes(shape, var_shape_)
 
 
-def check_var_sign(var):
-    """ValueError if any entry of `var` (array or number) is negative."""
+def check_var_sign(var, name="var"):
+    """ValueError if any entry of `var` (array or number) is negative
+    (`name`: "var" or "std"; a log-variance may be negative)."""
+    if name == "log_var":
+        return
     negative = var < 0 if type(var) in _PY_SCALARS else np.any(var < 0)
     if negative:
-        raise ValueError("var has negative entry/entries")
+        raise ValueError(f"{name} has negative entry/entries")
 
 
-def raise_first_error(input, target, var, reduction):
+def raise_first_error(input, target, var, reduction, name="var"):
     """Re-check every argument and raise the error torch would raise first."""
-    check_var_sign(var)
+    check_var_sign(var, name)
     if not is_scalar_var(var):
-        var_shape(shape_of(input), var.shape)
+        var_shape(shape_of(input), var.shape, name)
     check_reduction(reduction)
 
 
@@ -141,13 +145,79 @@ def check_n_threads(n_threads):
     return n
 
 
-def check_wrt(wrt):
-    """The tuple of gradient names to compute, from a name or an iterable."""
+def check_wrt(wrt, param="var"):
+    """The tuple of gradient names to compute, from a name or an iterable.
+
+    `param` is the name of the variance parameter that was passed ("var",
+    "log_var" or "std"); its name is accepted as well as "var" and is mapped
+    to "var" (the Grads field that holds its gradient)."""
     names = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+    out = []
     for name in names:
+        if name == param:
+            name = "var"
         if name not in GRAD_NAMES:
+            extra = f", 'var' or {param!r}" if param != "var" else " and 'var'"
             raise ValueError(
                 f"wrt names unknown argument {name!r}; choose among "
-                "'input', 'target' and 'var'"
+                f"'input', 'target'{extra}"
             )
-    return names
+        out.append(name)
+    return tuple(out)
+
+
+VARIANCE_PARAMS = ("var", "log_var", "std")
+CLAMP_GRADS = ("straight_through", "zero")
+
+
+def select_variance(var, log_var, std):
+    """(name, value) of the one variance parameter given, or TypeError."""
+    given = [(n, v) for n, v in zip(VARIANCE_PARAMS, (var, log_var, std))
+             if v is not None]
+    if len(given) != 1:
+        got = " and ".join(n for n, _ in given) if given else "none of them"
+        raise TypeError(
+            "exactly one of var, log_var and std must be given "
+            f"(got {got})"
+        )
+    return given[0]
+
+
+def check_beta(beta):
+    """beta as a float; TypeError if not a real number, ValueError if not
+    finite."""
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+        raise TypeError(f"beta must be a real number, not {type(beta).__name__}")
+    beta = float(beta)
+    if not np.isfinite(beta):
+        raise ValueError(f"beta must be finite, got {beta}")
+    return beta
+
+
+def check_clamp_grad(clamp_grad):
+    if not (isinstance(clamp_grad, str) and clamp_grad in CLAMP_GRADS):
+        raise ValueError(
+            f"clamp_grad={clamp_grad!r} is not valid: choose "
+            "'straight_through' (PyTorch) or 'zero' (MLX)"
+        )
+    return clamp_grad
+
+
+def check_weight(weight, loss_shape):
+    """`weight` as an ndarray broadcastable to `loss_shape`, finite and
+    non-negative, else ValueError (TypeError for non-real dtypes)."""
+    w = np.asarray(as_operand(weight, "weight"))
+    try:
+        ok = np.broadcast_shapes(w.shape, loss_shape) == tuple(loss_shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"weight with shape {w.shape} cannot be broadcast to the loss's "
+            f"shape {tuple(loss_shape)}"
+        )
+    if w.size and not np.all(np.isfinite(w)):
+        raise ValueError("weight has non-finite entry/entries")
+    if w.size and np.any(w < 0):
+        raise ValueError("weight has negative entry/entries")
+    return w

@@ -1,0 +1,256 @@
+"""Second derivatives and Fisher information of the Gaussian NLL.
+
+:func:`gaussian_nll_curvature` gives the per-element curvature of the loss
+with respect to the mean and the variance parameter (``var``, ``log_var`` or
+``std``): the diagonal second derivatives, the mixed one, or their
+expectation under the model (the Fisher information).  It is written in
+NumPy (float64 arithmetic, vectorised, one pass of a few array operations),
+not in the fused kernels: curvature is needed far less often than the loss
+and its gradient.  It shares the argument checks and shape rules of
+:func:`gnll.gaussian_nll_loss`.
+"""
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from ._loss import _plan
+from ._validation import (
+    check_beta,
+    check_clamp_grad,
+    check_eps,
+    check_reduction,
+    check_weight,
+    select_variance,
+)
+
+__all__ = ["gaussian_nll_curvature", "Curvature"]
+
+KINDS = ("hessian", "fisher")
+
+Curvature = namedtuple("Curvature", ["input", "var", "input_var"])
+Curvature.__doc__ = """Curvature of the loss: second derivatives, one field per pair.
+
+``input`` is :math:`\\partial^2 L/\\partial\\mu^2`, ``var`` is
+:math:`\\partial^2 L/\\partial\\theta^2` for the variance parameter
+:math:`\\theta` that was passed (``var``, ``log_var`` or ``std``), and
+``input_var`` is the mixed :math:`\\partial^2 L/\\partial\\mu\\,\\partial\\theta`
+(zero for the Fisher information).  See :func:`gaussian_nll_curvature` for
+their shapes.
+"""
+Curvature.input.__doc__ = "Second derivative with respect to ``input`` (the mean)."
+Curvature.var.__doc__ = (
+    "Second derivative with respect to the variance parameter that was passed "
+    "(``var``, ``log_var`` or ``std``)."
+)
+Curvature.input_var.__doc__ = (
+    "Mixed second derivative with respect to ``input`` and the variance "
+    "parameter, per element of the loss."
+)
+
+
+def _sum_to(a, shape):
+    if a.shape == tuple(shape):
+        return a
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1)
+    return a.sum(axis=axes).reshape(shape)
+
+
+def gaussian_nll_curvature(input, target, var=None, *, log_var=None, std=None,
+                           eps=1e-6, kind="hessian", reduction="none", beta=0.0,
+                           weight=None, clamp_grad="straight_through"):
+    r"""Second derivatives or Fisher information of the Gaussian NLL.
+
+    For Newton and quasi-Newton steps, natural-gradient methods and Laplace
+    approximations: the curvature of the loss of
+    :func:`gaussian_nll_loss` with respect to the mean :math:`\mu`
+    (``input``) and the variance parameter :math:`\theta` (whichever of
+    `var`, `log_var` and `std` is given), elementwise.
+
+    Parameters
+    ----------
+    input, target : array_like
+        As for :func:`gaussian_nll_loss`.
+    var, log_var, std : array_like or float, optional
+        The variance parameter; exactly one is given, with the shape rules
+        and meaning of :func:`gaussian_nll_loss`.
+    eps : float, optional
+        The variance clamp, as for :func:`gaussian_nll_loss`.  Default 1e-6.
+    kind : {'hessian', 'fisher'}, optional
+        ``'hessian'`` (default): the second derivatives at the given target.
+        ``'fisher'``: their expectation over :math:`y \sim \mathcal N(\mu,
+        v)`, the Fisher information, which is positive and has no mixed term.
+    reduction : {'none', 'sum', 'mean'}, optional
+        ``'none'`` (default): per-element values, in the broadcast shape of
+        the loss.  ``'sum'`` and ``'mean'``: the diagonal of the Hessian (or
+        Fisher matrix) of the summed or averaged loss with respect to
+        ``input`` and the variance parameter, each in the shape of its
+        argument as passed (summed over the dimensions it was broadcast
+        along); the mixed term keeps the loss's shape.  ``'mean'`` divides
+        by the number of elements (by the sum of the weights when `weight`
+        is given).
+    beta, weight, clamp_grad
+        As for :func:`gaussian_nll_loss`: every term is multiplied by the
+        constant :math:`w\,v^\beta`, and with ``clamp_grad='zero'`` the terms
+        involving the variance parameter are zero where it is clamped.
+
+    Returns
+    -------
+    Curvature
+        Named tuple ``(input, var, input_var)`` of ndarrays in the compute
+        dtype (see :func:`gaussian_nll_loss`): :math:`\partial^2
+        L/\partial\mu^2`, :math:`\partial^2 L/\partial\theta^2` and
+        :math:`\partial^2 L/\partial\mu\,\partial\theta`.  The field ``var``
+        refers to the parameter passed.  For the target,
+        :math:`\partial^2 L/\partial y^2 = \partial^2 L/\partial\mu^2` and
+        :math:`\partial^2 L/\partial y\,\partial\theta = -\partial^2
+        L/\partial\mu\,\partial\theta`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`gaussian_nll_loss`, and for an unknown `kind`.
+    TypeError
+        As :func:`gaussian_nll_loss`.
+
+    See Also
+    --------
+    gaussian_nll_loss_and_grad : the loss and its gradients.
+
+    Notes
+    -----
+    With :math:`r = \mu - y` and :math:`v` the clamped variance, the
+    per-element second derivatives are
+
+    ==========================  ======================  ===========================  ==========================
+    parameter :math:`\theta`    :math:`\ell_{\mu\mu}`   :math:`\ell_{\theta\theta}`  :math:`\ell_{\mu\theta}`
+    ==========================  ======================  ===========================  ==========================
+    ``var`` (:math:`v`)         :math:`1/v`             :math:`r^2/v^3 - 1/(2v^2)`   :math:`-r/v^2`
+    ``log_var`` (:math:`s`)     :math:`1/v`             :math:`r^2/(2v)`             :math:`-r/v`
+    ``std`` (:math:`\sigma`)    :math:`1/v`             :math:`3r^2/v^2 - 1/v` [*]_  :math:`-2r/v^{3/2}` [*]_
+    ==========================  ======================  ===========================  ==========================
+
+    and the Fisher information is :math:`1/v` for the mean and
+    :math:`1/(2v^2)`, :math:`1/2` and :math:`2/\sigma^2` for ``var``,
+    ``log_var`` and ``std``, with no mixed term.  The clamp is straight
+    through, as for the gradients: the formulas are evaluated at the clamped
+    value as if the clamp were the identity (for ``std`` they are computed by
+    the chain rule through :math:`v = \sigma^2`, so they hold exactly as
+    shown where :math:`\sigma^2 \ge \epsilon`; below it they use
+    :math:`\sigma` and :math:`v = \epsilon`).
+
+    .. [*] Where :math:`\sigma^2 \ge \epsilon`; in general
+       :math:`4\sigma^2\ell_{vv} + 2\ell_v` and :math:`-2\sigma r/v^2`.
+
+    The loss is not jointly convex in :math:`(\mu, \sigma^2)`: the
+    determinant :math:`\ell_{\mu\mu}\ell_{vv} - \ell_{\mu v}^2 =
+    -1/(2v^3)` of the per-element Hessian is negative, so a Newton step
+    should use the Fisher information (always positive) or a safeguard.
+
+    This function is written in NumPy (float64 arithmetic on the broadcast
+    arrays, not the fused kernels); it allocates a few temporaries of the
+    loss's size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gnll
+    >>> mu = np.array([0.0, 1.0])
+    >>> y = np.array([0.5, 1.0])
+    >>> var = np.array([1.0, 0.25])
+    >>> h = gnll.gaussian_nll_curvature(mu, y, var)
+    >>> h.input
+    array([1., 4.])
+    >>> h.var
+    array([-0.25, -8.  ])
+    >>> h.input_var
+    array([ 0.5, -0. ])
+
+    The Fisher information for a log-variance is 1/2 whatever the variance:
+
+    >>> gnll.gaussian_nll_curvature(mu, y, log_var=np.log(var), kind="fisher").var
+    array([0.5, 0.5])
+
+    For the mean loss, per argument as passed (one variance per row here):
+
+    >>> f = gnll.gaussian_nll_curvature(np.zeros((2, 3)), np.ones((2, 3)),
+    ...                                 np.array([1.0, 2.0]), kind="fisher",
+    ...                                 reduction="mean")
+    >>> f.var
+    array([0.25  , 0.0625])
+    """
+    if not (isinstance(kind, str) and kind in KINDS):
+        raise ValueError(f"kind={kind!r} is not valid: choose 'hessian' or 'fisher'")
+    check_reduction(reduction)
+    name, value = select_variance(var, log_var, std)
+    beta = check_beta(beta)
+    zero = check_clamp_grad(clamp_grad) == "zero"
+    eps = check_eps(eps)
+    (dtype, shape, mode, cols, xf, yf, vf,
+     x_shape, y_shape, v_used) = _plan(input, target, value, reduction, name)
+    n = xf.shape[0]
+    x = xf.astype(np.float64)
+    y = yf.astype(np.float64)
+    p = vf.astype(np.float64)
+    if mode == "rows":
+        p = np.repeat(p, cols)
+    if name != "log_var" and p.size and np.any(p < 0):
+        raise ValueError(f"{name} has negative entry/entries")
+
+    r = x - y
+    with np.errstate(all="ignore"):
+        if name == "log_var":
+            log_eps = math.log(eps) if eps > 0 else -math.inf
+            s = np.where(p < log_eps, log_eps, p)
+            iv = np.exp(-s)
+            v = np.exp(s)
+            clamped = p <= log_eps
+        else:
+            vv = p * p if name == "std" else p
+            v = np.where(vv < eps, eps, vv)
+            iv = 1.0 / v
+            clamped = vv <= eps
+        h_mm = iv
+        if kind == "fisher":
+            h_mp = np.zeros_like(r)
+            if name == "var":
+                h_pp = 0.5 * iv * iv
+            elif name == "log_var":
+                h_pp = np.full_like(r, 0.5)
+            else:
+                h_pp = 2.0 * p * p * iv * iv
+        else:
+            t = r * iv
+            if name == "var":
+                h_pp = t * t * iv - 0.5 * iv * iv
+                h_mp = -t * iv
+            elif name == "log_var":
+                h_pp = 0.5 * r * t
+                h_mp = -t
+            else:
+                g_v = 0.5 * (iv - t * t)
+                h_vv = t * t * iv - 0.5 * iv * iv
+                h_pp = 4.0 * p * p * h_vv + 2.0 * g_v
+                h_mp = -2.0 * p * t * iv
+        if zero:
+            h_pp = np.where(clamped, 0.0, h_pp)
+            h_mp = np.where(clamped, 0.0, h_mp)
+        scale = np.ones_like(r)
+        if beta != 0.0:
+            scale = scale * np.exp(beta * np.log(v))
+        denom = float(n)
+        if weight is not None:
+            w = check_weight(weight, shape)
+            scale = scale * np.broadcast_to(w, shape).reshape(-1).astype(np.float64)
+            denom = float(np.sum(w, dtype=np.float64)) * (n // w.size) if w.size else 0.0
+        if reduction == "mean":
+            scale = scale / denom if denom else scale * math.nan
+        h_mm = (h_mm * scale).reshape(shape)
+        h_pp = (h_pp * scale).reshape(shape)
+        h_mp = (h_mp * scale).reshape(shape)
+    if reduction != "none":
+        h_mm = _sum_to(h_mm, x_shape)
+        h_pp = _sum_to(h_pp, v_used).reshape(np.shape(value))
+    return Curvature(h_mm.astype(dtype), h_pp.astype(dtype), h_mp.astype(dtype))
