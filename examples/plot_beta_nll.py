@@ -4,8 +4,8 @@ When the NLL gives up on a region: β-NLL on a three-segment sine
 
 Seitzer, Tavakoli, Antic & Martius (ICLR 2022) point out a failure of
 training a mean-variance network on the plain Gaussian NLL. The mean's
-gradient is :math:`(\mu - y)/\sigma^2`: every point is weighted by its
-predicted *precision*. A region the mean has not fitted yet gets a large
+gradient is (μ − y)/σ²: every point is weighted by its predicted
+*precision*. A region the mean has not fitted yet gets a large
 predicted variance, which shrinks its weight, so it is learned ever more
 slowly. Training can settle in a stable but poor state where the network
 explains a hard region as *noise* instead of fitting it.

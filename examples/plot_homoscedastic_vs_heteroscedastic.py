@@ -3,8 +3,8 @@ Homoscedastic or heteroscedastic noise?
 =======================================
 
 A *homoscedastic* model assumes one noise variance for every input; a
-*heteroscedastic* model lets the variance depend on the input,
-:math:`\sigma^2(x)`. Both are fitted with the same Gaussian negative
+*heteroscedastic* model lets the variance depend on the input, σ²(x).
+Both are fitted with the same Gaussian negative
 log-likelihood. gnll takes either form for ``var``: a scalar (or any array
 that broadcasts) for a shared variance, or one variance per element.
 

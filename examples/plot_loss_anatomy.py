@@ -2,17 +2,16 @@ r"""
 Anatomy of the Gaussian NLL: over-confidence against vagueness
 ===============================================================
 
-For one observation :math:`y`, a predicted mean :math:`\mu` and a predicted
-variance :math:`\sigma^2`, the per-element Gaussian negative log-likelihood computed by
-:func:`gnll.gaussian_nll_loss` is
+For one observation y, a predicted mean μ and a predicted variance σ², the
+Gaussian negative log-likelihood has two terms that pull in opposite
+directions: one punishes over-confidence, the other vagueness. This example
+takes them apart. Per element, :func:`gnll.gaussian_nll_loss` computes
 
 .. math::
 
     \ell(\sigma^2) = \tfrac12 \log \sigma^2 + \frac{r^2}{2\sigma^2}
     \quad \left(+\tfrac12\log 2\pi \text{ if full=True}\right),
     \qquad r = y - \mu .
-
-The two terms pull in opposite directions:
 
 * :math:`r^2/(2\sigma^2)` is the **accuracy term**. It punishes
   *over-confidence*: a small variance where the error is large. It grows
@@ -24,8 +23,8 @@ Setting the derivative to zero, :math:`\partial\ell/\partial\sigma^2 =
 (\sigma^2 - r^2)/(2\sigma^4) = 0`, gives the optimum :math:`\sigma^2 = r^2`:
 the best variance for a single point is its squared error.
 
-This example draws both terms and their sum, checks the optimum with gnll's
-analytic gradient, and shows what happens as the residual shrinks.
+Below we draw both terms and their sum, check the optimum with gnll's
+analytic gradient, and see what happens as the residual shrinks.
 """
 
 import matplotlib.pyplot as plt

@@ -3,10 +3,9 @@ The loss landscape over the mean and the log-variance
 =====================================================
 
 A mean-variance model predicts two numbers per target, so the Gaussian NLL
-is a surface over two coordinates. Here we draw it over the mean
-:math:`\mu` and the log-variance :math:`s = \log\sigma^2` (the coordinate most
-networks output), together with the gradient field that gradient descent
-follows.
+is a surface over two coordinates. Here we draw it over the mean μ and the
+log-variance s = log σ² (the coordinate most networks output), together
+with the gradient field that gradient descent follows.
 
 gnll works with the variance itself, so the gradient in :math:`s` is
 obtained by the chain rule from gnll's analytic ``dL/dvar``:

@@ -3,8 +3,8 @@ A mean-variance network from scratch (Nix & Weigend, 1994)
 ==========================================================
 
 Nix and Weigend (1994) proposed giving a regression network a second
-output, the variance :math:`\sigma^2(x)` of the target around the predicted
-mean :math:`\mu(x)`, and training both by minimising the Gaussian negative
+output, the variance σ²(x) of the target around the predicted mean μ(x),
+and training both by minimising the Gaussian negative
 log-likelihood. The network then learns *local error bars* without ever
 being shown a variance label. They also recommended fitting the mean first
 and only then the variance.

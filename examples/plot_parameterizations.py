@@ -1,6 +1,6 @@
 r"""
-Parameterising the variance: :math:`\sigma^2`, :math:`\log\sigma^2` or softplus
-================================================================================
+Parameterising the variance: σ², log σ² or softplus
+===================================================
 
 A network cannot output a variance directly: the value must stay positive.
 Common choices are to output

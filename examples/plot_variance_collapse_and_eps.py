@@ -2,10 +2,10 @@ r"""
 Variance collapse and the role of ``eps``
 =========================================
 
-For a single point the Gaussian NLL is minimised by :math:`\sigma^2 = r^2`
-(see the anatomy example). If a model can make its mean hit a training
-point *exactly*, :math:`r = 0`, the best variance is zero and the loss,
-:math:`\tfrac12\log\sigma^2`, goes to minus infinity. A flexible model can do
+For a single point the Gaussian NLL is minimised by σ² = r² (see the
+anatomy example). If a model can make its mean hit a training point
+*exactly*, r = 0, the best variance is zero and the loss, ½ log σ², goes to
+minus infinity. A flexible model can do
 this on every training point at once: the likelihood is **unbounded below**,
 and training drives the variances towards zero. This is *variance collapse*,
 a form of over-fitting that no amount of training "fixes".
