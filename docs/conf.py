@@ -138,6 +138,13 @@ def _torch_module_available() -> bool:
 
 HAVE_GNLL_TORCH = _torch_module_available()
 
+# Gallery examples that need PyTorch are named ``plot_torch_*.py``; without
+# PyTorch they are left out instead of failing the build.
+if not HAVE_GNLL_TORCH:
+    sphinx_gallery_conf["ignore_pattern"] = r"__init__\.py|(^|[/\\])plot_torch_"
+    # Pages left over from an earlier build with PyTorch are not part of this one.
+    exclude_patterns.append("auto_examples/plot_torch_*")
+
 TORCH_SECTION = """
 PyTorch integration: ``gnll.torch``
 -----------------------------------
