@@ -201,20 +201,26 @@ def test_large_broadcast_gradients_vs_reference(rng, dtype, reduction, shapes):
     assert_grads_match(g, x, t, v, reduction=reduction, dtype=dtype)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_float32_gradients_within_4_ulp(rng, dtype):
-    # same-shape, sum: each gradient is a few roundings from the float64 formula
+def test_gradients_within_4_ulp(rng, dtype, reduction):
+    # same shape: each gradient is a few roundings from the exact formula
     x = rng.uniform(-2, 2, size=1000).astype(dtype)
     t = rng.uniform(-2, 2, size=1000).astype(dtype)
     v = rng.uniform(0.3, 2.0, size=1000).astype(dtype)
-    _, g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction="sum")
-    ex, et, ev = reference_grads(x, t, v, reduction="sum")
+    go = rng.uniform(0.5, 2, size=1000) if reduction == "none" else 1.7
+    go_copy = np.copy(go)
+    _, g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction=reduction, grad_output=go)
+    np.testing.assert_array_equal(go, go_copy)  # grad_output is not modified either
+    ex, et, ev = reference_grads(x, t, v, reduction=reduction, grad_output=go,
+                                 dtype=np.longdouble)
     for got, exp in ((g.input, ex), (g.target, et)):
-        ulps = np.abs(got.astype(np.float64) - exp) / np.spacing(np.abs(exp).astype(dtype))
-        assert np.max(ulps) <= 4
+        ulps = np.abs(got.astype(np.longdouble) - exp) / np.spacing(np.abs(exp).astype(dtype))
+        assert np.max(ulps) <= 4, np.max(ulps)
     # d/dvar = 0.5*(1/v - r^2/v^2) can cancel: bound relative to its parts
     r = x.astype(np.float64) - t
     parts = 0.5 * (1 / v.astype(np.float64) + r**2 / v.astype(np.float64) ** 2)
+    parts = parts * np.abs(go) / (1000 if reduction == "mean" else 1)
     assert np.all(np.abs(g.var - ev) <= 4 * np.finfo(dtype).eps * parts)
 
 
