@@ -157,3 +157,10 @@ def test_omp_num_threads_is_honoured_by_default():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True, timeout=120)
     assert out.stdout.strip() == "1", out
+    # ... capped at the CPUs this process may use
+    env = dict(os.environ, OMP_NUM_THREADS="256")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True, timeout=120)
+    usable = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+              else os.cpu_count())
+    assert 1 <= int(out.stdout.strip()) <= usable, (out.stdout, usable)
