@@ -15,7 +15,7 @@ machine disturbs them alike:
    False``). Also a per-row variance and float64 at 4M.
 
 2. **A training step** of a small two-headed MLP (mean head and softplus
-   variance head, two hidden layers of 64, Adam) at batch 4096 x 1 output
+   variance head, two hidden layers of 64 (``--hidden``), Adam) at batch 4096 x 1 output
    and 256 x 64 outputs. "step" is the whole step (zero_grad, forward, loss,
    backward, optimizer step). "loss part" is the loss alone, forward and
    backward, on tensors shaped like the model's outputs. "loss share" is the
@@ -141,14 +141,14 @@ class TwoHeaded(torch.nn.Module):
         return self.mean(h), self.var(h) + 1e-6
 
 
-def training_case(batch, d_in, d_out, repeats, block_seconds):
+def training_case(batch, d_in, d_out, hidden, repeats, block_seconds):
     torch.manual_seed(0)
     x = torch.randn(batch, d_in)
     y = torch.randn(batch, d_out)
     models = {}
 
     def make_step(loss_fn):
-        model = TwoHeaded(d_in, d_out)
+        model = TwoHeaded(d_in, d_out, hidden)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         models[loss_fn] = model
 
@@ -163,7 +163,7 @@ def training_case(batch, d_in, d_out, repeats, block_seconds):
     def trivial_loss(mean, y, var):
         return mean.sum() + var.sum()
 
-    mean0, var0 = TwoHeaded(d_in, d_out)(x)
+    mean0, var0 = TwoHeaded(d_in, d_out, hidden)(x)
     m = mean0.detach().requires_grad_()
     v = var0.detach().requires_grad_()
 
@@ -193,15 +193,26 @@ def main(argv=None):
     p.add_argument("--sizes", default="1M,4M,16M", help="loss sizes (default 1M,4M,16M)")
     p.add_argument("--repeats", type=int, default=7, help="rounds per case (default 7)")
     p.add_argument("--block", type=float, default=0.1, help="seconds per timed block (default 0.1)")
+    p.add_argument(
+        "--threads", type=int, default=None,
+        help="torch.set_num_threads(k) first; gnll.torch follows torch's setting (default: torch's)",
+    )
+    p.add_argument("--hidden", type=int, default=64, help="MLP hidden width (default 64)")
     p.add_argument("--skip-loss", action="store_true", help="skip part 1")
     p.add_argument("--skip-training", action="store_true", help="skip part 2")
     args = p.parse_args(argv)
     if args.repeats < 5:
         p.error("--repeats must be at least 5")
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     cfg = gnll.show_config(mode="dicts")
     print(f"python {platform.python_version()}, torch {torch.__version__}, gnll {gnll.__version__}")
-    print(f"torch threads {torch.get_num_threads()}, CPUs {os.cpu_count()}, gnll config: {cfg}")
+    omp = cfg.get("openmp", {})
+    print(
+        f"torch threads {torch.get_num_threads()} (gnll.torch uses the same), CPUs {os.cpu_count()}, "
+        f"gnll OpenMP {'on' if omp.get('enabled') else 'off'}, SIMD {cfg.get('simd', {}).get('in_use')}"
+    )
     if hasattr(os, "getloadavg"):
         print("load average at start: %.2f %.2f %.2f" % os.getloadavg())
 
@@ -217,9 +228,9 @@ def main(argv=None):
         report(f"{mid:,} elements, float64, var same shape", res)
 
     if not args.skip_training:
-        print("\n== Part 2: training step of a two-headed MLP (hidden 64x2, Adam)")
+        print(f"\n== Part 2: training step of a two-headed MLP (2 hidden layers of {args.hidden}, Adam)")
         for batch, d_in, d_out in [(4096, 8, 1), (256, 32, 64)]:
-            res = training_case(batch, d_in, d_out, args.repeats, args.block)
+            res = training_case(batch, d_in, d_out, args.hidden, args.repeats, args.block)
             print(f"\nbatch {batch} x {d_out} outputs ({d_in} inputs)")
             for name in res:
                 print(f"  {name:<16} median {fmt(res[name][0])}  (min {fmt(res[name][1])})")
