@@ -79,7 +79,9 @@ def _sum_to_shape(grad, shape):
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
     )
-    return grad.sum(axis=axes, dtype=np.float64).astype(grad.dtype).reshape(shape)
+    # np.asarray: a sum over every axis is a NumPy scalar; gradients are
+    # always ndarrays (0-d for a 0-d argument).
+    return np.asarray(grad.sum(axis=axes, dtype=np.float64), dtype=grad.dtype).reshape(shape)
 
 
 def _operand(value, shape, dtype):
