@@ -338,6 +338,16 @@ def test_python_float_var_keeps_dtype_and_numpy_float64():
     torch.testing.assert_close(out, F.gaussian_nll_loss(x, x + 1, np.float64(0.5)))
 
 
+@pytest.mark.parametrize("eps", [0, 1, True, 1e-3, torch.tensor(0.5)], ids=repr)
+@pytest.mark.parametrize("full", [1, "yes", None, False])
+def test_loose_eps_and_full_as_torch(eps, full):
+    x, v = torch.rand(3, 4, dtype=torch.float64), torch.rand(3, 4, dtype=torch.float64)
+    torch.testing.assert_close(
+        gtorch.gaussian_nll_loss(x, x + 1, v, full=full, eps=eps),
+        F.gaussian_nll_loss(x, x + 1, v, full=full, eps=eps),
+    )
+
+
 def test_positional_arguments():
     x, t, v = torch.rand(4, 3), torch.rand(4, 3), torch.rand(4, 3) + 0.1
     torch.testing.assert_close(

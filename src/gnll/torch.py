@@ -39,7 +39,7 @@ gnll's shape extensions (see below): tensors on other devices (CUDA, meta,
 nested tensors, tensor subclasses and modes with ``__torch_function__``,
 tracing by ``torch.compile`` or ``torch.jit``, forward-mode AD (dual
 tensors) and ``torch.func`` transforms, and a ``var`` or ``target`` that is
-neither a tensor nor (for ``var``) a Python float.
+neither a tensor nor (for ``var``) a Python float, and a tensor ``eps``.
 
 *Higher-order gradients.* When the backward pass itself is differentiated
 (``create_graph=True``, ``torch.autograd.grad(..., create_graph=True)``,
@@ -365,7 +365,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     >>> var.grad
     tensor([0.1875, 1.0000])
     """
-    if not _fast_path_ok(input, target, var, reduction):
+    if not _fast_path_ok(input, target, var, reduction) or isinstance(eps, torch.Tensor):
         return _torch_loss(input, target, var, full, eps, reduction)
     if not isinstance(var, torch.Tensor):
         var = float(var)  # a NumPy float64 must not up-cast, as in torch
