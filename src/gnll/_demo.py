@@ -16,6 +16,7 @@ This module is private; its command-line entry point is ``python -m gnll``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -208,6 +209,19 @@ def evaluate(params, x, y):
     return {"nll": nll, "rmse": rmse, "coverage95": coverage}
 
 
+def _one_blas_thread():
+    """Limit BLAS to one thread if threadpoolctl is installed.
+
+    The network's matrices are small; several BLAS threads only add
+    synchronisation overhead, which becomes very large on a busy machine.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 # --------------------------------------------------------------------------
 # Progress bar (no dependencies; plain lines when stderr is not a terminal)
 # --------------------------------------------------------------------------
@@ -322,7 +336,8 @@ def run_demo(output="gnll-demo.png", *, seed=0, steps=2000, n_train=2000,
     out.flush()
     bar = None if quiet else _ProgressBar(steps, err)
     start = time.perf_counter()
-    params = train(x_train, y_train, steps=steps, seed=seed, progress=bar)
+    with _one_blas_thread():
+        params = train(x_train, y_train, steps=steps, seed=seed, progress=bar)
     seconds = time.perf_counter() - start
     metrics = evaluate(params, x_test, y_test)
 
