@@ -21,9 +21,11 @@ variance raised to a power :math:`\beta`, treated as a constant
     \frac{\partial L_\beta}{\partial\mu_i} = \frac{1}{n}\,
     \frac{\mu_i - y_i}{\sigma_i^{2 - 2\beta}} .
 
-:math:`\beta = 0` is the NLL; :math:`\beta = 1` gives the mean exactly the
-gradient of the squared error (up to the factor ½); the variance's optimum
-is still :math:`\sigma^2 = r^2` for every :math:`\beta`.
+:math:`\beta = 0` is the NLL; with :math:`\beta = 1` the mean's gradient is
+exactly that of the squared error :math:`\tfrac12(\mu - y)^2`, with no
+:math:`1/\sigma^2` factor. The variance's optimum is still
+:math:`\sigma^2 = r^2` for every :math:`\beta`, because the weight is held
+constant.
 
 **gnll has no β-NLL option; here it is done by hand**, on top of gnll's
 per-element loss and gradients: the weights enter as the upstream gradient

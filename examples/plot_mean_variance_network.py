@@ -21,8 +21,9 @@ Three models are trained on the same data:
 1. **MSE only**: the usual regression network; its error bar is one
    constant standard deviation, the root-mean-square training residual;
 2. **NLL from the start**: mean and variance trained jointly from step one;
-3. **Nix & Weigend recipe**: a warm-up that fits the mean with the variance
-   fixed at one (the NLL is then half the squared error), then joint NLL.
+3. **mean first, then NLL** (a simplified version of the Nix & Weigend
+   procedure): a warm-up that fits the mean with the variance fixed at one
+   (the NLL is then half the squared error), then the joint NLL.
 """
 
 import contextlib

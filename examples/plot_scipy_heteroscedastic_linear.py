@@ -124,7 +124,7 @@ ax.legend(fontsize=8, loc="upper left")
 # ----------------------------------------
 # Refitting on 200 fresh data sets shows what the weighting buys: the
 # maximum-likelihood slope scatters noticeably less around the truth than
-# the OLS slope. Both are unbiased here; the likelihood uses the
+# the OLS slope. Both are centred on the truth; the likelihood uses the
 # information in the quiet points better.
 
 slopes_mle, slopes_ols = [], []
