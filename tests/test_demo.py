@@ -50,9 +50,11 @@ def test_help(args):
     assert proc.returncode == 0
     assert "usage: python -m gnll" in proc.stdout
     assert "demo" in proc.stdout
+    assert "%%" not in proc.stdout
     if "demo" in args:
         for option in ("--output", "--seed", "--steps"):
             assert option in proc.stdout
+        assert "95% interval" in proc.stdout
 
 
 def test_no_command_prints_help(capsys):

@@ -53,9 +53,10 @@ def build_parser():
             "gradients) on a built-in synthetic data set whose noise level "
             "depends on x. The mean is fitted first, then mean and variance "
             "jointly on the Gaussian NLL. Prints the held-out NLL, the RMSE of "
-            "the mean and the coverage of the 95%% interval, and writes a PNG of "
+            "the mean and the coverage of the 95% interval, and writes a PNG of "
             "mean +- 2 sigma against the true noise band (needs matplotlib)."
         ),
+        epilog="example: python -m gnll demo --output fit.png --seed 1 --steps 3000",
     )
     demo.add_argument("-o", "--output", default="gnll-demo.png", metavar="PATH",
                       help="where to write the PNG (default: %(default)s in the "
