@@ -41,7 +41,7 @@ def test_demo_default_output_is_in_current_directory(tmp_path):
     proc = _run("demo", "--steps", "5", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "gnll-demo.png").read_bytes().startswith(PNG_SIGNATURE)
-    assert proc.stderr == ""  # --quiet: no progress bar
+    assert "training" not in proc.stderr  # --quiet: no progress bar
 
 
 @pytest.mark.parametrize("args", [["--help"], ["demo", "--help"]])
