@@ -23,7 +23,11 @@ machine disturbs them alike:
    shared cost of starting the backward pass is not counted).
 
 The ratios are torch's time divided by gnll's: above 1 means gnll is faster.
-The script only reports; it never fails because of a timing.
+Wall-clock medians are the headline; the process CPU time per call is shown
+too, because on a shared machine it is far less disturbed by other processes
+(with ``--threads 1`` it is the uncontended time of the one busy thread; with
+more threads it adds up the threads, spin-waiting included). The script only
+reports; it never fails because of a timing.
 """
 
 import argparse
@@ -65,14 +69,16 @@ def race(fns, repeats, block_seconds):
     """Median and minimum seconds per call for each of ``fns`` (a dict)."""
     loops = {k: calibrate(f, block_seconds) for k, f in fns.items()}
     times = {k: [] for k in fns}
+    cpu = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
             n = loops[k]
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             for _ in range(n):
                 f()
             times[k].append((time.perf_counter() - t0) / n)
-    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+            cpu[k].append((time.process_time() - c0) / n)
+    return {k: (statistics.median(v), min(v), statistics.median(cpu[k])) for k, v in times.items()}
 
 
 def fmt(seconds):
@@ -85,10 +91,12 @@ def fmt(seconds):
 
 def report(title, results, baseline="torch"):
     print(f"\n{title}")
-    base = results[baseline][0]
-    for name, (med, low) in results.items():
-        ratio = "" if name == baseline else f"   torch/gnll = {base / med:5.1f}x"
-        print(f"  {name:<22} median {fmt(med)}  (min {fmt(low)}){ratio}")
+    base, base_cpu = results[baseline][0], results[baseline][2]
+    for name, (med, low, cpu) in results.items():
+        ratio = "" if name == baseline else (
+            f"   torch/gnll = {base / med:5.1f}x (CPU time {base_cpu / cpu:5.1f}x)"
+        )
+        print(f"  {name:<22} median {fmt(med)}  (min {fmt(low)}, CPU {fmt(cpu)}){ratio}")
 
 
 def set_fused(flag):
@@ -233,13 +241,16 @@ def main(argv=None):
             res = training_case(batch, d_in, d_out, args.hidden, args.repeats, args.block)
             print(f"\nbatch {batch} x {d_out} outputs ({d_in} inputs)")
             for name in res:
-                print(f"  {name:<16} median {fmt(res[name][0])}  (min {fmt(res[name][1])})")
+                med, low, cpu = res[name]
+                print(f"  {name:<16} median {fmt(med)}  (min {fmt(low)}, CPU {fmt(cpu)})")
             t_share = res["torch"][0] - res["no loss"][0]
             g_share = res["gnll"][0] - res["no loss"][0]
             print(f"  whole step:  torch/gnll = {res['torch'][0] / res['gnll'][0]:.2f}x")
+            print(f"  whole step, CPU time:  torch/gnll = {res['torch'][2] / res['gnll'][2]:.2f}x")
             print(
                 f"  loss part:   torch/gnll = "
                 f"{res['torch loss part'][0] / res['gnll loss part'][0]:.2f}x"
+                f" (CPU time {res['torch loss part'][2] / res['gnll loss part'][2]:.2f}x)"
             )
             if g_share > 0:
                 print(
