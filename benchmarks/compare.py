@@ -656,12 +656,12 @@ def fmt_time(sec):
     return f"{sec * 1e9:8.1f} ns"
 
 
-def ratio_of(record, label, ref=None):
+def ratio_of(record, label, ref=None, stat="median"):
     res = record["results"]
     ref = ref or record["ref"]
     if label not in res or ref not in res:
         return None
-    return res[label]["median"] / res[ref]["median"]
+    return res[label][stat] / res[ref][stat]
 
 
 def print_case(record):
@@ -1012,11 +1012,17 @@ def evaluate_targets(records):
     by_key = {r["key"]: r for r in records}
     out = []
 
-    def add(name, value, goal, met, detail):
+    def add(name, value, goal, met, detail, best=None):
         out.append({"target": name, "value": value, "goal": goal,
                     "status": ("n/a" if met is None else
                                "met" if met else "missed"),
-                    "detail": detail})
+                    "detail": detail, "value_from_min": best})
+
+    def rat(rec, label, ref=None):
+        if not rec:
+            return None, None
+        return (ratio_of(rec, label, ref),
+                ratio_of(rec, label, ref, stat="min"))
 
     speed_goals = {"float64": {"PyTorch fwd+bwd (autograd)": 25,
                                "JAX jit(value_and_grad)": 5,
@@ -1027,33 +1033,32 @@ def evaluate_targets(records):
     for dt, goals in speed_goals.items():
         rec = by_key.get(f"grad-{dt}")
         for peer, goal in goals.items():
-            r = ratio_of(rec, peer) if rec else None
+            r, b = rat(rec, peer)
             add(f"loss+grads {dt}: gnll vs {peer}", r, f">= {goal}x",
                 None if r is None else r >= goal,
-                "peer median / gnll median")
-        r = ratio_of(rec, "gnll", "np.copyto (1 array)") if rec else None
+                "peer median / gnll median", b)
+        r, b = rat(rec, "gnll", "np.copyto (1 array)")
         add(f"loss+grads {dt}: cost in np.copyto units", r, "<= 2.5",
-            None if r is None else r <= 2.5, "gnll median / copyto median")
+            None if r is None else r <= 2.5, "gnll median / copyto median", b)
     for dt in ALL_DTYPES:
         rec = by_key.get(f"loss-{dt}")
-        r = ratio_of(rec, "JAX jit(fwd)") if rec else None
+        r, b = rat(rec, "JAX jit(fwd)")
         add(f"loss only {dt}: gnll vs JAX jit(fwd)", r, ">= 1.3x",
-            None if r is None else r >= 1.3, "JAX median / gnll median")
+            None if r is None else r >= 1.3, "JAX median / gnll median", b)
     for dt in ALL_DTYPES:
         rec = by_key.get(f"homo-{dt}")
-        r = ratio_of(rec, "gnll heteroscedastic", "gnll homoscedastic") \
-            if rec else None
+        r, b = rat(rec, "gnll heteroscedastic", "gnll homoscedastic")
         add(f"homoscedastic {dt}: speed-up over heteroscedastic", r,
             ">= 1.3x", None if r is None else r >= 1.3,
-            "hetero median / homo median")
+            "hetero median / homo median", b)
     for dt in ALL_DTYPES:
         rec = by_key.get(f"small-{dt}")
-        r = ratio_of(rec, "PyTorch fwd+bwd (autograd)") if rec else None
+        r, b = rat(rec, "PyTorch fwd+bwd (autograd)")
         add(f"N=256 {dt}: gnll loss+grads vs PyTorch fwd+bwd", r, ">= 10x",
-            None if r is None else r >= 10, "torch median / gnll median")
-        r = ratio_of(rec, "gnll", "NumPy naive fwd") if rec else None
+            None if r is None else r >= 10, "torch median / gnll median", b)
+        r, b = rat(rec, "gnll", "NumPy naive fwd")
         add(f"N=256 {dt}: gnll loss+grads / NumPy naive fwd", r, "<= 2",
-            None if r is None else r <= 2, "gnll median / NumPy fwd median")
+            None if r is None else r <= 2, "gnll median / NumPy fwd median", b)
     for key, rec in by_key.items():
         if not key.startswith("memory-"):
             continue
@@ -1091,8 +1096,10 @@ def print_targets(targets):
         v = t["value"]
         vs = "n/a" if v is None else (f"{v:.3g}" if isinstance(v, float)
                                       else str(v))
+        best = t.get("value_from_min")
+        bs = f"; from minima {best:.3g}" if best is not None else ""
         print(f"   [{t['status']:>6}] {t['target']:<58} {vs:>9}  "
-              f"(goal {t['goal']}; {t['detail']})")
+              f"(goal {t['goal']}; {t['detail']}{bs})")
 
 
 # ---------------------------------------------------------------------------
@@ -1100,76 +1107,119 @@ def print_targets(targets):
 # ---------------------------------------------------------------------------
 
 
+def _rst_time(sec):
+    return fmt_time(sec).strip().replace(" us", " µs")
+
+
+def _rst_value(v):
+    if v is None:
+        return "n/a"
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
 def write_rst(path, info, records, targets):
-    lines = []
+    """Write the tables as an RST fragment (included by the docs)."""
     ver = info["versions"]
-    lines += [
+    cfg = info.get("gnll_config")
+    simd = _find_simd(cfg) if isinstance(cfg, dict) else None
+    threads = None
+    if isinstance(cfg, dict):
+        threads = (cfg.get("openmp") or {}).get("default_n_threads")
+    load = info.get("loadavg")
+    lines = [
         ".. This file is generated by benchmarks/compare.py --rst; "
         "do not edit by hand.",
         "",
-        f"Measured on {info['cpu']} ({info.get('usable_cpus', '?')} usable "
-        f"CPUs), Python {info['python']}, "
+        f"Measured {info.get('timestamp', '')} on an {info['cpu']} "
+        f"({info.get('usable_cpus', '?')} usable CPUs"
+        + (f"; SIMD {', '.join(info['simd_flags'])}" if info["simd_flags"]
+           else "") + f"), Linux, Python {info['python']}, "
         + ", ".join(f"{k} {v}" for k, v in ver.items() if v) + ".",
-        "Times are medians of the repeats of one run, all implementations "
-        "interleaved on the same arrays; *relative* is the implementation's "
-        "time divided by gnll's, so a value above 1 means gnll is faster.",
+        "",
+        (f"gnll ran its ``{simd}`` kernels" if simd else "gnll ran")
+        + (f" on {threads} OpenMP threads" if threads else "")
+        + "; PyTorch, JAX, numba, numexpr and MLX used all cores. "
+        + (f"Load average when the run started: {load[0]}." if load else ""),
+        "",
+        "Each implementation was warmed up (JIT compilation excluded) and then "
+        "timed in its own block of repeats; *median* and *min* are per call, "
+        "and *relative* is the implementation's median divided by gnll's, so "
+        "a value above 1 means gnll is faster by that factor.  Every "
+        "implementation's loss (and gradients) were checked against a float64 "
+        "reference before timing.",
         "",
     ]
-    cfg = info.get("gnll_config")
-    if isinstance(cfg, dict):
-        simd = _find_simd(cfg)
-        if simd:
-            lines += [f"gnll kernel path: ``{simd}``.", ""]
     for rec in records:
         if "results" not in rec:
             continue
         lines += [f".. list-table:: {rec['title']}", "   :header-rows: 1",
-                  "   :widths: 50 20 20", "",
-                  "   * - implementation", "     - median",
+                  "   :widths: 46 18 18 18", "",
+                  "   * - implementation", "     - median", "     - min",
                   f"     - relative to {rec['ref']}"]
         for label, r in rec["results"].items():
             ratio = ratio_of(rec, label)
-            lines += [f"   * - {label}", f"     - {fmt_time(r['median']).strip()}",
-                      f"     - {ratio:.2f}" if ratio is not None else "     - "]
+            lines += [f"   * - {label}", f"     - {_rst_time(r['median'])}",
+                      f"     - {_rst_time(r['min'])}",
+                      f"     - {ratio:.2f}" if ratio is not None
+                      else "     - n/a"]
         lines.append("")
+        extra = [n for n in rec.get("notes", []) if "MISMATCH" in n
+                 or "heteroscedastic" in n]
         if rec["skipped"]:
-            lines += ["Not measured: " + "; ".join(
-                f"{k} ({v})" for k, v in rec["skipped"].items()), ""]
+            extra.append("Not measured: " + "; ".join(
+                f"{k} ({v})" for k, v in rec["skipped"].items()))
+        for n in extra:
+            lines += [n, ""]
     mem = [r for r in records if r["key"].startswith("memory-")]
     for rec in mem:
-        lines += [f".. list-table:: {rec['title']}", "   :header-rows: 1", "",
+        lines += [f".. list-table:: {rec['title']}, {rec['dtype']}",
+                  "   :header-rows: 1", "",
                   "   * - call", "     - peak", "     - returned arrays",
                   "     - extra peak"]
         for r in rec["rows"]:
             lines += [f"   * - {r['label']}", f"     - {_mb(r['peak'])}",
                       f"     - {_mb(r['returned'])}", f"     - {_mb(r['extra'])}"]
+        lines += ["", "tracemalloc sees allocations made through Python and "
+                  "NumPy only, so PyTorch, JAX and MLX are not listed.", ""]
+    acc = [r for r in records if r["key"] == "accuracy"]
+    for rec in acc:
+        lines += [f".. list-table:: {rec['title']}", "   :header-rows: 1", "",
+                  "   * - quantity", "     - implementation",
+                  "     - error"]
+        for r in rec["rows"]:
+            if "frac_ulps" in r:
+                err = f"{r['frac_ulps']:.3g} ulp"
+            else:
+                err = (f"max {r['max_ulps']} ulp of the exact value, "
+                       f"{r['max_term_ulps']:.3g} ulp of the largest term")
+            lines += [f"   * - {r['what']}", f"     - {r['label']}",
+                      f"     - {err}"]
         lines.append("")
     if targets:
-        lines += [".. list-table:: Targets", "   :header-rows: 1",
-                  "   :widths: 50 15 20 15", "",
+        lines += [".. list-table:: Targets of the speed issue (medians)",
+                  "   :header-rows: 1", "   :widths: 52 14 20 14", "",
                   "   * - target", "     - value", "     - goal",
                   "     - status"]
         for t in targets:
-            v = t["value"]
-            vs = "n/a" if v is None else (f"{v:.3g}" if isinstance(v, float)
-                                          else str(v))
-            lines += [f"   * - {t['target']}", f"     - {vs}",
+            lines += [f"   * - {t['target']}", f"     - {_rst_value(t['value'])}",
                       f"     - {t['goal']}", f"     - {t['status']}"]
         lines.append("")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as fh:
+    with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
-    print(f"\nwrote {path}")
+    print(f"wrote {path}")
 
 
 def _find_simd(cfg):
+    simd = cfg.get("simd") if isinstance(cfg, dict) else None
+    if isinstance(simd, dict) and "in_use" in simd:
+        return str(simd["in_use"])
     for k, v in cfg.items():
         if isinstance(v, dict):
             got = _find_simd(v)
             if got:
                 return got
-        elif any(w in str(k).lower() for w in ("simd", "dispatch", "path",
-                                                 "kernel")):
+        elif any(w in str(k).lower() for w in ("simd", "dispatch")):
             return f"{k}={v}"
     return None
 
@@ -1307,6 +1357,7 @@ def main(argv=None):
     args = parse_args(argv)
     warnings.simplefilter("ignore", RuntimeWarning)
     info = machine_info()
+    info["timestamp"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print_machine(info)
     print(f"   repeats={args.repeats}, warm-up={args.warmup}, "
           f"min sample {args.min_time}s, sizes={args.sizes}")
