@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import sys
 from pathlib import Path
 
 import gnll
 
 DOCS_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS_DIR / "sphinxext"))
 
 # -- Project information -----------------------------------------------------
 
@@ -89,6 +91,8 @@ sphinx_gallery_conf = {
     "doc_module": ("gnll",),
     "backreferences_dir": "generated/backreferences",
     "min_reported_time": 1,
+    # A teaching sequence rather than file names (see sphinxext/).
+    "within_subsection_order": "gnll_gallery_order.TeachingOrder",
     "download_all_examples": True,
     "show_memory": False,
     # The timing page that sphinx-gallery writes loads jQuery and DataTables
