@@ -4,9 +4,10 @@ Homoscedastic or heteroscedastic noise?
 
 A *homoscedastic* model assumes one noise variance for every input; a
 *heteroscedastic* model lets the variance depend on the input, σ²(x).
-Both are fitted with the same Gaussian negative
-log-likelihood. gnll takes either form for ``var``: a scalar (or any array
-that broadcasts) for a shared variance, or one variance per element.
+Both are fitted with the same Gaussian negative log-likelihood. gnll takes
+either form for ``var``: a scalar for a shared variance, one variance per
+element, or the in-between shapes PyTorch accepts (for example one variance
+per row of a 2-D input).
 
 On data whose noise standard deviation grows sevenfold with :math:`x`,
 :math:`\sigma(x) = 0.15\,e^{x/2}`, we fit
@@ -17,7 +18,7 @@ On data whose noise standard deviation grows sevenfold with :math:`x`,
   variance, :math:`\log\sigma^2(x) = \gamma_0 + \gamma_1 x`, fitted by
   maximum likelihood with gnll's gradients.
 
-Both get the *average* coverage of their 95% intervals about right. Only
+Both get the *average* coverage of their 95% intervals roughly right. Only
 the heteroscedastic one gets it right *everywhere*.
 """
 
