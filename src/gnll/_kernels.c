@@ -11,6 +11,7 @@
  * picked when gnll is imported.  Elsewhere the baseline path (scalar log) is
  * the only one.
  */
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 

@@ -20,7 +20,9 @@
 
 typedef struct {
     double loss_sum;   /* sum of the block's per-element losses (in double) */
-    int any_negative;  /* some var entry was < 0 (-0.0 and NaN are not)    */
+    int any_negative;  /* some var entry was < 0 (-0.0 and NaN are not);
+                          extended kernels: or some weight is negative,
+                          NaN or infinite                                  */
 } gnll_block_result;
 
 /* Heteroscedastic block: x, y, v (and gout, outputs) all hold n elements. */

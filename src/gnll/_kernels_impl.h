@@ -163,14 +163,18 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
  * Variance parameterisations, beta-NLL, sample weights and the zero clamp
  * gradient (formulas in _kernels.h).  The variants are chosen once per block,
  * outside the element loops: NAME(xeval) is inlined with constant `param`,
- * `beta_on` and `want_grad`, so each combination gets its own vectorised
+ * `bmode` and `want_grad`, so each combination gets its own vectorised
  * loop; the clamp mask and the weights are applied afterwards by short
  * passes over the L1-resident buffers.
+ *
+ * bmode, how v^beta is formed: 0 no beta (1), 1 exp(beta log v),
+ * 2 beta = 0.5 (the usual choice) and 3 beta = 1, without exp: sqrt(v) and
+ * v, or for log_var 1/e4^2 and 1/e4^4 from the e4 = exp(-s/4) it has.
  */
 static inline __attribute__((always_inline)) int
 NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const T *restrict pb, ptrdiff_t m, const gnll_options *o,
-            const int param, const int beta_on, const int want_grad,
+            const int param, const int bmode, const int want_grad,
             double *restrict lb, double *restrict tb, double *restrict db)
 {
     const double eps = o->eps, leps = o->log_eps, c = o->c, beta = o->beta;
@@ -183,7 +187,12 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const double e4 = exp(-0.25 * s);
             const double u = gnll_scale2(r, e4);     /* r exp(-s/2) */
             const double q = u * u;                  /* r^2 / v     */
-            const double bw = beta_on ? exp(beta * s) : 1.0;
+            /* v^beta = exp(beta s); from e4 = exp(-s/4) for beta = 1/2, 1 */
+            const double e2 = e4 * e4;
+            const double bw = bmode == 0   ? 1.0
+                              : bmode == 2 ? 1.0 / e2
+                              : bmode == 3 ? 1.0 / (e2 * e2)
+                                           : exp(beta * s);
             lb[k] = bw * gnll_loss_logvar(s, q, c);
             if (want_grad) {
                 tb[k] = bw * gnll_scale2(u, e4);     /* r / v       */
@@ -201,7 +210,10 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const double iv = 1.0 / vc;
             const double t = r * iv;
             const double logv = log(vc);
-            const double bw = beta_on ? exp(beta * logv) : 1.0;
+            const double bw = bmode == 0   ? 1.0
+                              : bmode == 2 ? sqrt(vc)
+                              : bmode == 3 ? vc
+                                           : exp(beta * logv);
             lb[k] = bw * gnll_loss(logv, r, t, c);
             if (want_grad) {
                 const double d = gnll_dvar(iv, t);
@@ -230,25 +242,36 @@ static void NAME(xzero)(const T *restrict pb, ptrdiff_t m,
     }
 }
 
-/* Multiply the block's loss and gradient factors by the sample weights. */
-static void NAME(xweigh)(const T *restrict wb, ptrdiff_t m, int want_grad,
-                         double *restrict lb, double *restrict tb,
-                         double *restrict db)
+/* Multiply the block's loss and gradient factors by the sample weights;
+ * returns 1 if some weight is negative, NaN or infinite (the caller then
+ * reports the error). */
+static int NAME(xweigh)(const T *restrict wb, ptrdiff_t m, int want_grad,
+                        double *restrict lb, double *restrict tb,
+                        double *restrict db)
 {
-    for (ptrdiff_t k = 0; k < m; k++)
-        lb[k] *= (double)wb[k];
+    int bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const double wk = (double)wb[k];
+        bad |= !(wk >= 0.0 && wk <= DBL_MAX);
+        lb[k] *= wk;
+    }
     if (want_grad)
         for (ptrdiff_t k = 0; k < m; k++) {
             tb[k] *= (double)wb[k];
             db[k] *= (double)wb[k];
         }
+    return bad;
 }
 
+#define GNLL_XEVAL_B(P, B)                                                   \
+    (want_grad ? NAME(xeval)(xb, yb, pb, m, o, P, B, 1, lb, tb, db)           \
+               : NAME(xeval)(xb, yb, pb, m, o, P, B, 0, lb, tb, db))
 #define GNLL_XEVAL(P)                                                        \
-    (beta_on ? (want_grad ? NAME(xeval)(xb, yb, pb, m, o, P, 1, 1, lb, tb, db) \
-                          : NAME(xeval)(xb, yb, pb, m, o, P, 1, 0, lb, tb, db)) \
-             : (want_grad ? NAME(xeval)(xb, yb, pb, m, o, P, 0, 1, lb, tb, db) \
-                          : NAME(xeval)(xb, yb, pb, m, o, P, 0, 0, lb, tb, db)))
+    (bmode == 0   ? GNLL_XEVAL_B(P, 0)                                       \
+     : bmode == 2 ? GNLL_XEVAL_B(P, 2)                                       \
+     : bmode == 3 ? GNLL_XEVAL_B(P, 3)                                       \
+                  : GNLL_XEVAL_B(P, 1))
 
 static void NAME(xblock)(const T *restrict x, const T *restrict y,
                          const T *restrict p, const T *restrict w,
@@ -261,7 +284,10 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
     double lanes[GNLL_LANES] = {0};
     int neg = 0;
     const int want_grad = gx || gy || gp;
-    const int beta_on = o->beta != 0.0;
+    const int bmode = o->beta == 0.0   ? 0
+                      : o->beta == 0.5 ? 2
+                      : o->beta == 1.0 ? 3
+                                       : 1;
 
     for (ptrdiff_t b = 0; b < n; b += GNLL_BLK) {
         const ptrdiff_t m = n - b < GNLL_BLK ? n - b : GNLL_BLK;
@@ -279,7 +305,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
         if (want_grad && o->zero_clamp_grad)
             NAME(xzero)(pb, m, o, db);
         if (w)
-            NAME(xweigh)(w + b, m, want_grad, lb, tb, db);
+            neg |= NAME(xweigh)(w + b, m, want_grad, lb, tb, db);
         NAME(emit)(m, lb, tb, db, loss ? loss + b : NULL, gx ? gx + b : NULL,
                    gy ? gy + b : NULL, gp ? gp + b : NULL, NULL,
                    gout ? gout + b : NULL, gscale, lanes);
@@ -305,12 +331,18 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
         /* Everything that depends on the parameter alone, once per row:
          * loss = bw * (0.5 * (logv + q) + c), d/dtheta = kp * (per element). */
         const double pk = (double)p[i];
-        double logv, iv = 0.0, e4 = 0.0, kp, clamped;
+        double logv, iv = 0.0, e4 = 0.0, kp, clamped, bw = 1.0;
         if (o->param == GNLL_PARAM_LOG_VAR) {
             logv = gnll_clamp(pk, o->log_eps);
             e4 = exp(-0.25 * logv);
             kp = 1.0;
             clamped = pk <= o->log_eps;
+            if (o->beta == 0.5)
+                bw = 1.0 / (e4 * e4);
+            else if (o->beta == 1.0)
+                bw = 1.0 / ((e4 * e4) * (e4 * e4));
+            else if (o->beta != 0.0)
+                bw = exp(o->beta * logv);
         } else {
             neg |= pk < 0.0;
             const double vv = o->param == GNLL_PARAM_STD ? pk * pk : pk;
@@ -319,8 +351,14 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
             iv = 1.0 / vc;
             kp = o->param == GNLL_PARAM_STD ? 2.0 * pk : 1.0;
             clamped = vv <= o->eps;
+            /* as the elementwise kernel forms it (see bmode) */
+            if (o->beta == 0.5)
+                bw = sqrt(vc);
+            else if (o->beta == 1.0)
+                bw = vc;
+            else if (o->beta != 0.0)
+                bw = exp(o->beta * logv);
         }
-        const double bw = o->beta != 0.0 ? exp(o->beta * logv) : 1.0;
         kp = (o->zero_clamp_grad && clamped) ? 0.0 : kp * bw;
         double gv_lanes[GNLL_LANES] = {0};
         for (ptrdiff_t b = 0; b < cols; b += GNLL_BLK) {
@@ -348,7 +386,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
                 }
             }
             if (w)
-                NAME(xweigh)(w + off, m, want_grad, lb, tb, db);
+                neg |= NAME(xweigh)(w + off, m, want_grad, lb, tb, db);
             NAME(emit)(m, lb, tb, db, loss ? loss + off : NULL,
                        gx ? gx + off : NULL, gy ? gy + off : NULL, NULL,
                        want_grad && gp_rows ? gv_lanes : NULL,
@@ -362,3 +400,4 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
 }
 
 #undef GNLL_XEVAL
+#undef GNLL_XEVAL_B

@@ -237,10 +237,11 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         log_eps = math.log(eps) if eps > 0 else -math.inf
         extra = dict(param=param, beta=beta, zero_grad=int(zero), log_eps=log_eps)
         if weight is not None:
-            w = check_weight(weight, shape)
-            wf = _operand(w, shape, dtype)
-            extra["w"] = wf
-            denom = float(np.sum(w, dtype=np.float64)) * (n // w.size) if w.size else 0.0
+            # shape now; values (finite, >= 0) by the kernel as it reads them
+            w = check_weight(weight, shape, values=False)
+            extra["w"] = _operand(w, shape, dtype)
+            if reduction == "mean":
+                denom = float(np.sum(w, dtype=np.float64)) * (n // w.size) if w.size else 0.0
 
     want = () if wrt is None else check_wrt(wrt, name)
     if want:
@@ -269,6 +270,8 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     if negative or n == 0:
         check_var_sign(var if type(var) in (float, int, bool) else np.asarray(var),
                        name)
+        if opts is not None and weight is not None:
+            check_weight(weight, shape)
 
     # ---- reduce the loss ------------------------------------------------
     if reduction == "none":

@@ -203,9 +203,11 @@ def check_clamp_grad(clamp_grad):
     return clamp_grad
 
 
-def check_weight(weight, loss_shape):
+def check_weight(weight, loss_shape, values=True):
     """`weight` as an ndarray broadcastable to `loss_shape`, finite and
-    non-negative, else ValueError (TypeError for non-real dtypes)."""
+    non-negative, else ValueError (TypeError for non-real dtypes).  With
+    ``values=False`` the entries are not checked (the kernels check them
+    as they read them)."""
     w = np.asarray(as_operand(weight, "weight"))
     try:
         ok = np.broadcast_shapes(w.shape, loss_shape) == tuple(loss_shape)
@@ -216,6 +218,8 @@ def check_weight(weight, loss_shape):
             f"weight with shape {w.shape} cannot be broadcast to the loss's "
             f"shape {tuple(loss_shape)}"
         )
+    if not values:
+        return w
     if w.size and not np.all(np.isfinite(w)):
         raise ValueError("weight has non-finite entry/entries")
     if w.size and np.any(w < 0):
