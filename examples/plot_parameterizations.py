@@ -147,7 +147,8 @@ fig.suptitle("Learning one noise variance: three parameterisations, three scales
 
 print(f"\n{'optimiser':9s} {'true var':>8s} {'parameterisation':>16s}  final var / MLE")
 for (opt, v0, name), (path, failed) in results.items():
-    status = "FAILED (var <= 0 or overflow)" if failed else f"{path[-1] / np.mean(residuals[v0]**2):.3g}"
+    mle = np.mean(residuals[v0] ** 2)
+    status = "FAILED (var <= 0 or overflow)" if failed else f"{path[-1] / mle:.3g}"
     print(f"{opt:9s} {v0:8.0e} {name:>16s}  {status}")
 
 # %%

@@ -138,7 +138,8 @@ print(f"slope over 200 data sets: MLE {slopes_mle.mean():.4f} ± {slopes_mle.std
       f"OLS {slopes_ols.mean():.4f} ± {slopes_ols.std():.4f} (true {true[1]})")
 
 fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-bins = np.linspace(min(slopes_ols.min(), slopes_mle.min()), max(slopes_ols.max(), slopes_mle.max()), 30)
+both = np.concatenate([slopes_ols, slopes_mle])
+bins = np.linspace(both.min(), both.max(), 30)
 ax.hist(slopes_ols, bins=bins, histtype="step", lw=2, color="tab:red",
         label=f"OLS (sd {slopes_ols.std():.3f})")
 ax.hist(slopes_mle, bins=bins, histtype="step", lw=2, color="tab:blue",

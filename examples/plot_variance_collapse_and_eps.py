@@ -69,8 +69,9 @@ for eps, (losses, min_var) in runs.items():
 # for ever; only the number of steps stops it). With a floor it levels off
 # at :math:`\tfrac12\log(2\pi\varepsilon)`, the loss of a perfect fit with
 # variance :math:`\varepsilon`, and can never go below it (with
-# ``eps = 1e-6`` a few points are still on their way after 5000 steps). Note the last column, though: the
-# *parameters* keep moving. gnll's clamp is "straight-through" for the
+# ``eps = 1e-6`` a few points are still on their way after 5000 steps).
+#
+# Note the last column, though: the *parameters* keep moving. gnll's clamp is "straight-through" for the
 # gradient, exactly as in PyTorch: below :math:`\varepsilon` the gradient is
 # evaluated at the clamped value and handed to :math:`\sigma^2` unchanged. It
 # stays positive when the point is fitted exactly, so the variance keeps
@@ -138,12 +139,15 @@ loss_add, g_add = gnll.gaussian_nll_loss_and_grad(zeros, zeros, var + eps, eps=0
                                                   reduction="none", wrt=("var",))
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.3), layout="constrained")
-axes[0].semilogx(var, loss_clamp, color="tab:blue", lw=2.5, label=r"clamp: $\max(\sigma^2, \varepsilon)$")
-axes[0].semilogx(var, loss_add, color="tab:orange", lw=2, ls="--", label=r"additive: $\sigma^2 + \varepsilon$")
+axes[0].semilogx(var, loss_clamp, color="tab:blue", lw=2.5,
+                 label=r"clamp: $\max(\sigma^2, \varepsilon)$")
+axes[0].semilogx(var, loss_add, color="tab:orange", lw=2, ls="--",
+                 label=r"additive: $\sigma^2 + \varepsilon$")
 axes[0].semilogx(var, 0.5 * np.log(var), color="0.5", lw=1, ls=":", label="no floor")
 axes[0].set_ylabel(r"loss at $r = 0$ (full=False)")
 axes[0].set_title("Loss near the floor")
-axes[1].loglog(var, g_clamp.var, color="tab:blue", lw=2.5, label="clamp, straight-through (gnll, PyTorch)")
+axes[1].loglog(var, g_clamp.var, color="tab:blue", lw=2.5,
+               label="clamp, straight-through (gnll, PyTorch)")
 axes[1].loglog(var, np.where(g_hard > 0, g_hard, np.nan), color="tab:red", lw=2,
                label="hard clamp (zero below eps)")
 axes[1].loglog(var, g_add.var, color="tab:orange", lw=2, ls="--", label="additive")
