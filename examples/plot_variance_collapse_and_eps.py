@@ -71,8 +71,8 @@ for eps, (losses, min_var) in runs.items():
 # variance :math:`\varepsilon`, and can never go below it (with
 # ``eps = 1e-6`` a few points are still on their way after 5000 steps).
 #
-# Note the last column, though: the *parameters* keep moving. gnll's clamp is "straight-through" for the
-# gradient, exactly as in PyTorch: below :math:`\varepsilon` the gradient is
+# Note the last column, though: the *parameters* keep moving. gnll's clamp
+# is "straight-through" for the gradient, exactly as in PyTorch: below :math:`\varepsilon` the gradient is
 # evaluated at the clamped value and handed to :math:`\sigma^2` unchanged. It
 # stays positive when the point is fitted exactly, so the variance keeps
 # shrinking below :math:`\varepsilon` while the loss no longer changes
