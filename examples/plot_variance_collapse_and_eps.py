@@ -72,12 +72,12 @@ for eps, (losses, min_var) in runs.items():
 # ``eps = 1e-6`` a few points are still on their way after 5000 steps).
 #
 # Note the last column, though: the *parameters* keep moving. gnll's clamp
-# is "straight-through" for the gradient, exactly as in PyTorch: below :math:`\varepsilon` the gradient is
-# evaluated at the clamped value and handed to :math:`\sigma^2` unchanged. It
-# stays positive when the point is fitted exactly, so the variance keeps
-# shrinking below :math:`\varepsilon` while the loss no longer changes
-# (with Adam, whose steps do not shrink with the gradient, it shrinks
-# quickly). ``eps`` bounds the *loss* and the size of the gradients; it does
+# is "straight-through" for the gradient, exactly as in PyTorch: below
+# :math:`\varepsilon` the gradient is evaluated at the clamped value and
+# handed to :math:`\sigma^2` unchanged. It stays positive when the point is
+# fitted exactly, so the variance keeps shrinking below :math:`\varepsilon`
+# while the loss no longer changes (with Adam, whose steps do not shrink
+# with the gradient, it shrinks quickly). ``eps`` bounds the *loss* and the size of the gradients; it does
 # not stop collapse. Early stopping on held-out data, a regularised or
 # smoother variance model, or a floor built into the variance head do.
 #
