@@ -77,9 +77,10 @@ for eps, (losses, min_var) in runs.items():
 # handed to :math:`\sigma^2` unchanged. It stays positive when the point is
 # fitted exactly, so the variance keeps shrinking below :math:`\varepsilon`
 # while the loss no longer changes (with Adam, whose steps do not shrink
-# with the gradient, it shrinks quickly). ``eps`` bounds the *loss* and the size of the gradients; it does
-# not stop collapse. Early stopping on held-out data, a regularised or
-# smoother variance model, or a floor built into the variance head do.
+# with the gradient, it shrinks quickly). ``eps`` bounds the *loss* and the
+# size of the gradients; it does not stop collapse. Early stopping on
+# held-out data, a regularised or smoother variance model, or a floor built
+# into the variance head do.
 #
 # The spikes in the loss (clipped at the top of the figure) are the other
 # face of collapse: once a variance is tiny, a small step of the mean away
