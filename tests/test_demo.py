@@ -149,3 +149,9 @@ def test_short_training_is_worse_than_long():
     short = _demo.evaluate(_demo.train(x, y, steps=20, seed=5), x_test, y_test)
     long = _demo.evaluate(_demo.train(x, y, steps=1500, seed=5), x_test, y_test)
     assert long["nll"] < short["nll"] - 0.3
+
+
+def test_config_command_prints_configuration(capsys):
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "gnll" in out and "OpenMP" in out
