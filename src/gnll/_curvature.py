@@ -37,6 +37,16 @@ Curvature.__doc__ = """Curvature of the loss: second derivatives, one field per 
 ``input_var`` is the mixed :math:`\\partial^2 L/\\partial\\mu\\,\\partial\\theta`
 (zero for the Fisher information).  See :func:`gaussian_nll_curvature` for
 their shapes.
+
+Examples
+--------
+>>> import numpy as np
+>>> import gnll
+>>> c = gnll.gaussian_nll_curvature(np.zeros(2), np.ones(2), np.array([1.0, 2.0]))
+>>> c._fields
+('input', 'var', 'input_var')
+>>> c.input
+array([1. , 0.5])
 """
 Curvature.input.__doc__ = "Second derivative with respect to ``input`` (the mean)."
 Curvature.var.__doc__ = (

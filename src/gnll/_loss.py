@@ -348,9 +348,11 @@ def gaussian_nll_loss(input, target, var=None, full=False, eps=1e-6, reduction="
         the squared error.
     weight : array_like, optional, keyword-only
         Finite, non-negative sample weights :math:`w`, broadcastable to the
-        loss's shape (cast to the compute dtype); each element's loss is
-        multiplied by its weight, and ``'mean'`` becomes
-        :math:`\sum_i w_i\ell_i / \sum_i w_i`.  Default: all ones.
+        loss's shape (cast to the compute dtype); each element's loss
+        :math:`\ell_i` (β-weighted if `beta` is given) is multiplied by its
+        weight, ``'none'`` returns :math:`w_i\ell_i`, and ``'mean'`` becomes
+        :math:`\sum_i w_i\ell_i / \sum_i w_i`.  A broadcast weight is
+        materialised once at the loss's size.  Default: all ones.
     clamp_grad : {'straight_through', 'zero'}, optional, keyword-only
         Gradient of the variance parameter where the variance is clamped:
         ``'straight_through'`` (default, PyTorch) evaluates the formula at the
