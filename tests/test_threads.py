@@ -164,3 +164,50 @@ def test_omp_num_threads_is_honoured_by_default():
     usable = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
               else os.cpu_count())
     assert 1 <= int(out.stdout.strip()) <= usable, (out.stdout, usable)
+
+
+_FORK_SCRIPT = r"""
+import multiprocessing as mp
+import numpy as np
+import gnll
+
+x = np.random.default_rng(0).normal(size=1_000_003)
+expected = gnll.gaussian_nll_loss(x, 0.5 * x, 1.0, n_threads=2)  # parent's OpenMP team
+
+
+def child(q):
+    q.put(float(gnll.gaussian_nll_loss(x, 0.5 * x, 1.0)))  # default n_threads
+
+
+if __name__ == "__main__":
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=child, args=(q,))
+    p.start()
+    p.join(10)
+    if p.is_alive():
+        p.kill()
+        print("HANG")
+    else:
+        print("OK" if q.get(timeout=5) == float(expected) else "WRONG")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.xfail(reason="GNU libgomp is not fork-safe: a forked child that starts a "
+                          "parallel region after the parent used one deadlocks; gnll "
+                          "could fall back to one thread in forked children "
+                          "(os.register_at_fork), as PyTorch does", strict=False)
+def test_forked_child_after_parallel_parent_does_not_hang(tmp_path):
+    """multiprocessing's 'fork' start method (Linux default before Python 3.14,
+    also PyTorch DataLoader workers) must not deadlock in gnll."""
+    import subprocess
+    import sys
+
+    if not _openmp_section()["enabled"]:
+        pytest.skip("gnll was built without OpenMP (serial build)")
+    script = tmp_path / "fork_child.py"
+    script.write_text(_FORK_SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, OMP_NUM_THREADS="2"))
+    assert out.stdout.strip() == "OK", (out.stdout, out.stderr[-2000:])
