@@ -362,7 +362,7 @@ def assert_grads_match(grads, input, target, var, eps=1e-6, reduction="mean",
                 f"got {g.ravel()[:5]}, expected {np.asarray(exp).ravel()[:5]}")
 
 
-LAYOUTS = ("C", "F", "strided", "negstride", "byteswap", "readonly")
+LAYOUTS = ("C", "F", "strided", "negstride", "byteswap", "readonly", "unaligned")
 
 
 def with_layout(a, layout):
@@ -387,6 +387,14 @@ def with_layout(a, layout):
         if a.dtype.itemsize == 1:
             return a.copy()
         return a.astype(a.dtype.newbyteorder(">" if a.dtype.byteorder in "=<|" else "<"))
+    if layout == "unaligned":
+        # data starting one byte past an aligned address (NumPy's flags.aligned False)
+        if a.dtype.itemsize == 1:
+            return a.copy()
+        buf = bytearray(a.nbytes + 1)
+        u = np.frombuffer(buf, dtype=a.dtype, offset=1, count=a.size).reshape(a.shape)
+        u[...] = a
+        return u
     if layout == "readonly":
         b = a.copy()
         b.flags.writeable = False
