@@ -327,6 +327,14 @@ def test_gallery_images_load(visits):
                 broken.append(f"{path}: {img['src']}")
     assert counted > 0, "no gallery figures or thumbnails found"
     assert not broken, f"images that did not load: {broken}"
+    # Thumbnails also appear outside the gallery (API pages' mini-galleries),
+    # and the performance page may show the benchmark chart.
+    elsewhere = [
+        f"{p}: {img['src']}"
+        for p, (_, info) in visits.items() if not p.startswith("auto_examples/")
+        for img in info["images"] if not img["complete"] or img["width"] == 0
+    ]
+    assert not elsewhere, f"images that did not load: {elsewhere}"
     for path in examples:
         assert any(img["gallery"] for img in gallery[path]["images"]), f"{path} has no figure"
 
