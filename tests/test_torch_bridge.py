@@ -567,6 +567,33 @@ def test_retain_graph_and_accumulation(fused, monkeypatch):
         torch.testing.assert_close(a, b)
 
 
+def test_inplace_modification_between_forward_and_backward():
+    x0 = torch.rand(5, 3, dtype=torch.float64)
+    v0 = torch.rand(5, 3, dtype=torch.float64) + 0.1
+    t = torch.rand(5, 3, dtype=torch.float64)
+    # torch's backward uses its own copies: no error, gradients at the old values.
+    x = x0.clone().requires_grad_()
+    v = v0.clone()
+    out = F.gaussian_nll_loss(x, t, v, reduction="none")
+    v.add_(1.0)
+    out.sum().backward()
+    # gnll.torch reads the arguments again for "none": autograd's error (documented).
+    x = x0.clone().requires_grad_()
+    v = v0.clone()
+    out = gtorch.gaussian_nll_loss(x, t, v, reduction="none")
+    v.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+    # "mean": the gradients of the loss that was returned (computed in forward).
+    x = x0.clone().requires_grad_()
+    v = v0.clone()
+    out = gtorch.gaussian_nll_loss(x, t, v)
+    v.add_(1.0)
+    out.backward()
+    expected = torch.autograd.grad(F.gaussian_nll_loss(x, t, v0), x)[0]
+    torch.testing.assert_close(x.grad, expected)
+
+
 def test_grad_output_scaling_and_nonscalar():
     x = torch.rand(5, 3, dtype=torch.float64, requires_grad=True)
     v = torch.rand(5, 1, dtype=torch.float64, requires_grad=True)

@@ -32,6 +32,15 @@ asks for (``ctx.needs_input_grad`` becomes gnll's ``wrt=``):
 gnll uses ``torch.get_num_threads()`` threads, so ``torch.set_num_threads``
 governs it as it governs torch.
 
+One difference from torch: torch's backward pass works on copies it made in
+the forward pass, so it does not mind an argument being modified in place
+between the two passes. gnll.torch keeps references instead of copies; where
+its backward pass reads the arguments again (``reduction="none"``, and
+double backward), such a modification makes it raise autograd's
+``RuntimeError`` ("... modified by an inplace operation") rather than return
+a gradient. With "mean" and "sum" the gradients were computed in the forward
+pass and are returned unchanged.
+
 *Fallback.* Everything else is computed by torch's own
 :func:`torch.nn.functional.gaussian_nll_loss`, with the same semantics and
 gnll's shape extensions (see below): tensors on other devices (CUDA, meta,
