@@ -261,12 +261,20 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     f32 = dtype == np.float32
     if mode == "rows":
         kernel = _PER_ROW_F32 if f32 else _PER_ROW_F64
-        total, negative = kernel(xf, yf, vf, cols, eps, c, loss_out, gx, gy, gv,
-                                 gout, gscale, n_threads, **extra)
+        if extra:
+            total, negative = kernel(xf, yf, vf, cols, eps, c, loss_out, gx, gy, gv,
+                                     gout, gscale, n_threads, **extra)
+        else:
+            total, negative = kernel(xf, yf, vf, cols, eps, c, loss_out, gx, gy, gv,
+                                     gout, gscale, n_threads)
     else:
         kernel = _ELEMENTWISE_F32 if f32 else _ELEMENTWISE_F64
-        total, negative = kernel(xf, yf, vf, eps, c, loss_out, gx, gy, gv,
-                                 gout, gscale, n_threads, **extra)
+        if extra:
+            total, negative = kernel(xf, yf, vf, eps, c, loss_out, gx, gy, gv,
+                                     gout, gscale, n_threads, **extra)
+        else:
+            total, negative = kernel(xf, yf, vf, eps, c, loss_out, gx, gy, gv,
+                                     gout, gscale, n_threads)
     if negative or n == 0:
         check_var_sign(var if type(var) in (float, int, bool) else np.asarray(var),
                        name)

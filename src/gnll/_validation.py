@@ -151,6 +151,8 @@ def check_wrt(wrt, param="var"):
     `param` is the name of the variance parameter that was passed ("var",
     "log_var" or "std"); its name is accepted as well as "var" and is mapped
     to "var" (the Grads field that holds its gradient)."""
+    if wrt == GRAD_NAMES:  # the default
+        return GRAD_NAMES
     names = (wrt,) if isinstance(wrt, str) else tuple(wrt)
     out = []
     for name in names:
