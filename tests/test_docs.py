@@ -102,7 +102,8 @@ def server(site):
 
 
 @pytest.fixture(scope="module")
-def browser(site):
+def browser_context(site):
+    """One headless Chromium context for all pages (each page gets its own tab)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -116,23 +117,24 @@ def browser(site):
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
         )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
         try:
-            yield browser
+            yield context
         finally:
+            context.close()
             browser.close()
 
 
 class PageVisit:
     """One page load with its console errors and off-site requests recorded."""
 
-    def __init__(self, browser, base: str, path: str):
+    def __init__(self, context, base: str, path: str):
         self.base = base
         self.path = path
         self.errors: list[str] = []
         self.external: list[str] = []
         self.failed: list[str] = []
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        self.page = self.context.new_page()
+        self.page = context.new_page()
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
         self.page.on(
@@ -172,21 +174,21 @@ class PageVisit:
         return self.page
 
     def close(self):
-        self.context.close()
+        self.page.close()
 
 
 @pytest.fixture(scope="module")
-def visits(browser, server, site):
+def visits(browser_context, server, site):
     """Load every page once; the tests below inspect the recorded results."""
     results = {}
     for path in _pages():
-        visit = PageVisit(browser, server, path)
-        page = visit.open()
-        info = page.evaluate(_INSPECT_JS)
+        visit = PageVisit(browser_context, server, path)
+        try:
+            info = visit.open().evaluate(_INSPECT_JS)
+        finally:
+            visit.close()
         results[path] = (visit, info)
-    yield results
-    for visit, _ in results.values():
-        visit.close()
+    return results
 
 
 # Collects, for one loaded page: MathJax output and errors, math elements that
@@ -339,8 +341,8 @@ def test_gallery_images_load(visits):
         assert any(img["gallery"] for img in gallery[path]["images"]), f"{path} has no figure"
 
 
-def test_search_returns_results(browser, server):
-    visit = PageVisit(browser, server, "search.html")
+def test_search_returns_results(browser_context, server):
+    visit = PageVisit(browser_context, server, "search.html")
     try:
         page = visit.open("?q=variance")
         page.wait_for_selector("#search-results ul.search li", timeout=30_000)
