@@ -75,7 +75,9 @@ def features(x):
 # :math:`\mu` and the log-variance :math:`s`, with :math:`\sigma^2 = e^s`.
 # The variance head starts at zero, so every initial variance is one.
 # gnll gives :math:`\partial L/\partial\sigma^2`; the chain rule through
-# :math:`\sigma^2 = e^s` multiplies it by :math:`\sigma^2`.
+# :math:`\sigma^2 = e^s` multiplies it by :math:`\sigma^2`. (gnll can also
+# take the log-variance directly, ``log_var=s``, and return
+# :math:`\partial L/\partial s`; here the chain rule stays visible.)
 
 
 def init(seed, hidden=32):

@@ -19,11 +19,12 @@ The choice changes the gradient the optimiser sees, by the chain rule:
     \frac{\partial L}{\partial z} = \frac{\partial L}{\partial \sigma^2}\,
     \operatorname{sigmoid}(z).
 
-gnll's functions take the variance itself, ``var``, and return
-:math:`\partial L/\partial\sigma^2`; every parameterisation below is built on
-that by multiplying with :math:`d\sigma^2/d(\text{parameter})` by hand.
-(Native log-variance input is planned for gnll; the chain rule below is
-what it will do for you.)
+Here every parameterisation is built by hand on gnll's variance gradient:
+call gnll with ``var``, get :math:`\partial L/\partial\sigma^2`, multiply by
+:math:`d\sigma^2/d(\text{parameter})`. For the log-variance and the standard
+deviation gnll can also do this itself: pass ``log_var=`` or ``std=``
+instead of ``var`` and the gradient comes back with respect to that
+parameter. We check once that both routes agree.
 
 The task is the simplest possible: learn **one** noise variance from 1000
 residuals whose true variance is :math:`10^{-4}`, :math:`1` or :math:`10^{4}`,
@@ -112,6 +113,21 @@ for opt, steps in [("gd", 500), ("adam", 2000)]:
 for v0 in scales:
     _, g = gnll.gaussian_nll_loss_and_grad(np.zeros(1000), residuals[v0], 1.0, wrt=("var",))
     print(f"true variance {v0:7.0e}: dL/dvar at var = 1 is {float(g.var):10.3f}")
+
+# %%
+# The chain rule by hand gives the same gradient as gnll's own ``log_var=``
+# option (which, in addition, evaluates the loss in a form that cannot
+# overflow for large log-variances):
+
+s = np.float64(0.7)
+r = residuals[1.0]
+_, g_var = gnll.gaussian_nll_loss_and_grad(np.zeros_like(r), r, np.exp(s), eps=0.0,
+                                           wrt=("var",))
+_, g_log = gnll.gaussian_nll_loss_and_grad(np.zeros_like(r), r, log_var=s, eps=0.0,
+                                           wrt=("log_var",))
+np.testing.assert_allclose(g_log.var, g_var.var * np.exp(s), rtol=1e-12)
+print(f"dL/ds at s = 0.7: chain rule {float(g_var.var * np.exp(s)):.6f}, "
+      f"log_var= {float(g_log.var):.6f}")
 
 # %%
 # Trajectories

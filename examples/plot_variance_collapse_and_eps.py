@@ -127,15 +127,19 @@ fig.suptitle("Variance collapse of a lookup-table model (20 points, free mean an
 #   to the same :math:`\tfrac{1}{2\varepsilon}`, but every variance is biased
 #   upwards by :math:`\varepsilon`.
 #
-# gnll gives the first directly; the hard clamp is built from it by masking,
-# and the additive floor by passing ``var + eps`` with ``eps=0``.
+# gnll gives the first by default and the second with ``clamp_grad="zero"``
+# (MLX's convention); the additive floor is ``var + eps`` passed with
+# ``eps=0``.
 
 eps = 1e-6
 var = np.logspace(-9, -3, 400)
 zeros = np.zeros_like(var)
 loss_clamp, g_clamp = gnll.gaussian_nll_loss_and_grad(zeros, zeros, var, eps=eps,
                                                       reduction="none", wrt=("var",))
-g_hard = np.where(var > eps, g_clamp.var, 0.0)
+_, g_zero = gnll.gaussian_nll_loss_and_grad(zeros, zeros, var, eps=eps, reduction="none",
+                                            wrt=("var",), clamp_grad="zero")
+g_hard = g_zero.var
+np.testing.assert_array_equal(g_hard, np.where(var > eps, g_clamp.var, 0.0))
 loss_add, g_add = gnll.gaussian_nll_loss_and_grad(zeros, zeros, var + eps, eps=0.0,
                                                   reduction="none", wrt=("var",))
 
@@ -150,7 +154,7 @@ axes[0].set_title("Loss near the floor")
 axes[1].loglog(var, g_clamp.var, color="tab:blue", lw=2.5,
                label="clamp, straight-through (gnll, PyTorch)")
 axes[1].loglog(var, np.where(g_hard > 0, g_hard, np.nan), color="tab:red", lw=2,
-               label="hard clamp (zero below eps)")
+               label='hard clamp (clamp_grad="zero", MLX)')
 axes[1].loglog(var, g_add.var, color="tab:orange", lw=2, ls="--", label="additive")
 axes[1].loglog(var, 0.5 / var, color="0.5", lw=1, ls=":", label=r"no floor: $1/(2\sigma^2)$")
 axes[1].set_ylabel(r"gradient $\partial\ell/\partial\sigma^2$ at $r = 0$")
