@@ -152,7 +152,7 @@ axes[0].semilogx(var, 0.5 * np.log(var), color="0.5", lw=1, ls=":", label="no fl
 axes[0].set_ylabel(r"loss at $r = 0$ (full=False)")
 axes[0].set_title("Loss near the floor")
 axes[1].loglog(var, g_clamp.var, color="tab:blue", lw=2.5,
-               label="clamp, straight-through (gnll, PyTorch)")
+               label="clamp, straight-through (gnll default, PyTorch)")
 axes[1].loglog(var, np.where(g_hard > 0, g_hard, np.nan), color="tab:red", lw=2,
                label='hard clamp (clamp_grad="zero", MLX)')
 axes[1].loglog(var, g_add.var, color="tab:orange", lw=2, ls="--", label="additive")
