@@ -250,3 +250,25 @@ def test_mlx_golden_case_with_zero_mode():
     loss = gnll.gaussian_nll_loss(inputs, targets, vars_, reduction="none",
                                   clamp_grad="zero")
     np.testing.assert_allclose(loss, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_fewer_dim_parameter_when_last_dim_is_one(name):
+    """A (2,) parameter for a (2, 1) input: torch appends a trailing 1, so the
+    parameter has the loss's shape (regression: this used to fail to broadcast)."""
+    x = np.array([[0.0], [1.0]])
+    t = np.array([[1.0], [1.0]])
+    p = {"var": np.array([1.0, 2.0]), "std": np.array([1.0, 2.0]),
+         "log_var": np.array([0.0, 1.0])}[name]
+    for kw in ({}, {"beta": 0.5}):
+        if name != "var" and not kw:
+            kw = {"weight": 1.0}
+        loss, g = gnll.gaussian_nll_loss_and_grad(x, t, **{name: p}, reduction="none", **kw)
+        ref_loss, ref_g = family_loss_and_grads(x, t, p, name, reduction="none", **kw)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-14)
+        assert g.var.shape == (2,)
+        np.testing.assert_allclose(g.var, ref_g[2], rtol=1e-13)
+    if name == "var":
+        loss, g = gnll.gaussian_nll_loss_and_grad(x, t, p, reduction="none")
+        np.testing.assert_allclose(loss, family_loss_and_grads(x, t, p, reduction="none")[0],
+                                   rtol=1e-14)

@@ -159,6 +159,10 @@ def _plan(input, target, var, reduction, name="var"):
 
     xf = _operand(x, shape, dtype)
     yf = _operand(y, shape, dtype)
+    if isinstance(v, np.ndarray) and v.shape != v_used:
+        # "one fewer dimension": a trailing 1 is appended before broadcasting
+        # (e.g. a (2,) var for a (2, 1) input, whose used shape is the output's)
+        v = v.reshape(v_used)
     if mode == "rows":
         vf = np.ascontiguousarray(v, dtype=dtype).reshape(-1)
     else:
