@@ -264,6 +264,22 @@ def test_mathjax_is_bundled(site):
     assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
 
 
+def test_gallery_examples_are_downloadable(site):
+    """Every example page links an existing .py and .ipynb (and no binder)."""
+    pages = sorted((site / "auto_examples").glob("plot_*.html"))
+    assert pages, "the gallery has no example pages"
+    missing = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "mybinder.org" not in text, f"{page.name} links to Binder"
+        for ext in (".py", ".ipynb"):
+            links = re.findall(r'href="([^"]+\.%s)"' % ext.lstrip("."), text)
+            mine = [href for href in links if href.endswith("/" + page.stem + ext)]
+            if not mine or not (page.parent / mine[0]).resolve().is_file():
+                missing.append(f"{page.name}: {ext}")
+    assert not missing, f"missing downloads: {missing}"
+
+
 # ---------------------------------------------------------------------------
 # Browser checks
 # ---------------------------------------------------------------------------
