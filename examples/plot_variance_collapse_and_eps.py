@@ -22,6 +22,8 @@ import numpy as np
 
 import gnll
 
+# sphinx_gallery_thumbnail_number = 2
+
 rng = np.random.default_rng(1)
 n = 20
 y = rng.normal(size=n)
