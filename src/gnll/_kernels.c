@@ -37,6 +37,16 @@ extern double exp(double);
 #define GNLL_X86_PATHS 0
 #endif
 
+/* The extended kernels inline one evaluation routine with constant flags,
+ * so that each variant gets its own loop. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GNLL_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define GNLL_ALWAYS_INLINE __forceinline
+#else
+#define GNLL_ALWAYS_INLINE inline
+#endif
+
 #define GNLL_BLK 256  /* elements per L1-resident block                  */
 #define GNLL_LANES 8  /* fixed partial-sum lanes: order-stable reductions */
 

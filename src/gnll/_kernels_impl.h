@@ -171,7 +171,7 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
  * 2 beta = 0.5 (the usual choice) and 3 beta = 1, without exp: sqrt(v) and
  * v, or for log_var 1/e4^2 and 1/e4^4 from the e4 = exp(-s/4) it has.
  */
-static inline __attribute__((always_inline)) int
+static GNLL_ALWAYS_INLINE int
 NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const T *restrict pb, ptrdiff_t m, const gnll_options *o,
             const int param, const int bmode, const int want_grad,
