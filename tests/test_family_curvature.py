@@ -143,6 +143,36 @@ def test_kind_and_reduction_errors():
         gnll.gaussian_nll_curvature(np.zeros((2, 3)), 1.0, np.ones((2, 2)))
 
 
+core = pytest.importorskip("gnll._core")
+
+
+@pytest.mark.parametrize("path", [p for p, ok in core.simd_paths() if ok])
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_simd_path_and_thread_count(rng, path, name, dtype):
+    before = core.get_simd_path()
+    n = 3 * core.CHUNK + 11  # several chunks: multi-threaded
+    x = rng.normal(size=n).astype(dtype)
+    t = rng.normal(size=n).astype(dtype)
+    p = np.asarray(_param(rng, name, (n,), below=True), dtype=dtype)
+    w = rng.uniform(0, 2, n).astype(dtype)
+    try:
+        core.set_simd_path(path)
+        kw = dict(eps=EPS, beta=0.3, weight=w, clamp_grad="zero")
+        c1 = gnll.gaussian_nll_curvature(x, t, **{name: p}, **kw)
+        ref = family_curvature(x, t, p, name, **kw)
+        tol = 1e-12 if dtype == np.float64 else 2e-6
+        for got, exp in zip(c1, ref):
+            np.testing.assert_allclose(got, exp, rtol=tol, atol=tol * np.max(np.abs(exp)))
+        threadpoolctl = pytest.importorskip("threadpoolctl")
+        with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+            c2 = gnll.gaussian_nll_curvature(x, t, **{name: p}, **kw)
+        for a, b in zip(c1, c2):
+            assert a.tobytes() == b.tobytes()
+    finally:
+        core.set_simd_path(before)
+
+
 torch = pytest.importorskip("torch")
 
 

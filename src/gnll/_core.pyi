@@ -53,3 +53,20 @@ def per_row(
     zero_grad: int = ...,
     log_eps: float = ...,
 ) -> tuple[float, bool]: ...
+def curvature(
+    x: npt.NDArray[np.floating],  # const floating[::1]
+    y: npt.NDArray[np.floating],
+    p: npt.NDArray[np.floating],
+    h_mm: npt.NDArray[np.floating],  # floating[::1] outputs
+    h_pp: npt.NDArray[np.floating],
+    h_mp: npt.NDArray[np.floating],
+    eps: float,
+    log_eps: float = ...,
+    param: int = ...,  # 0 var, 1 log_var, 2 std
+    beta: float = ...,
+    zero_grad: int = ...,
+    fisher: int = ...,
+    scale: float = ...,
+    w: npt.NDArray[np.floating] | None = ...,
+    n_threads: int = ...,
+) -> None: ...

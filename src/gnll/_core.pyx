@@ -83,6 +83,14 @@ cdef extern from "_kernels.h" nogil:
                         const gnll_options *opt, float *loss, float *gx,
                         float *gy, double *gp_rows, const float *gout,
                         double gscale, gnll_block_result *res)
+    void gnll_xcurv_f64(const double *x, const double *y, const double *p,
+                        const double *w, Py_ssize_t n,
+                        const gnll_options *opt, int fisher, double scale,
+                        double *h_mm, double *h_pp, double *h_mp)
+    void gnll_xcurv_f32(const float *x, const float *y, const float *p,
+                        const float *w, Py_ssize_t n,
+                        const gnll_options *opt, int fisher, double scale,
+                        float *h_mm, float *h_pp, float *h_mp)
     int gnll_n_paths()
     const char *gnll_path_name(int path)
     int gnll_path_supported(int path)
@@ -469,3 +477,54 @@ def per_row(const floating[::1] x, const floating[::1] y,
         free(results)
         free(gv_parts)
     return total, bool(negative)
+
+
+cdef inline void _xcurv(const floating *x, const floating *y,
+                        const floating *p, const floating *w, Py_ssize_t n,
+                        const gnll_options *o, int fisher, double scale,
+                        floating *h_mm, floating *h_pp,
+                        floating *h_mp) noexcept nogil:
+    if floating is double:
+        gnll_xcurv_f64(x, y, p, w, n, o, fisher, scale, h_mm, h_pp, h_mp)
+    else:
+        gnll_xcurv_f32(x, y, p, w, n, o, fisher, scale, h_mm, h_pp, h_mp)
+
+
+def curvature(const floating[::1] x, const floating[::1] y,
+              const floating[::1] p, floating[::1] h_mm, floating[::1] h_pp,
+              floating[::1] h_mp, double eps, double log_eps=0.0,
+              int param=0, double beta=0.0, int zero_grad=0, int fisher=0,
+              double scale=1.0, const floating[::1] w=None, int n_threads=1):
+    """Per-element curvature (see ``gnll_xcurv_*`` in ``_kernels.h``): fills
+    h_mm, h_pp and h_mp (n elements each); every argument has n elements."""
+    cdef Py_ssize_t n = x.shape[0]
+    cdef Py_ssize_t n_units = (n + _CHUNK - 1) // _CHUNK
+    cdef Py_ssize_t u, start, size
+    cdef int team = _team_size(n, n_units, n_threads)
+    cdef const floating *px = _cptr(x)
+    cdef const floating *py = _cptr(y)
+    cdef const floating *pp = _cptr(p)
+    cdef const floating *pw = _cptr(w)
+    cdef floating *o1 = _ptr(h_mm)
+    cdef floating *o2 = _ptr(h_pp)
+    cdef floating *o3 = _ptr(h_mp)
+    cdef gnll_options opt
+    if (y.shape[0] != n or p.shape[0] != n or h_mm.shape[0] != n
+            or h_pp.shape[0] != n or h_mp.shape[0] != n
+            or (w is not None and w.shape[0] != n)):
+        raise ValueError("every array must have n elements")
+    opt.eps = eps
+    opt.log_eps = log_eps
+    opt.c = 0.0
+    opt.beta = beta
+    opt.param = param
+    opt.zero_clamp_grad = zero_grad
+    if n == 0:
+        return
+    with nogil:
+        for u in prange(n_units, schedule="static", num_threads=team):
+            start = u * _CHUNK
+            size = n - start if n - start < _CHUNK else _CHUNK
+            _xcurv(px + start, py + start, pp + start,
+                   pw + start if pw != NULL else NULL, size, &opt, fisher,
+                   scale, o1 + start, o2 + start, o3 + start)

@@ -3,10 +3,9 @@
 :func:`gaussian_nll_curvature` gives the per-element curvature of the loss
 with respect to the mean and the variance parameter (``var``, ``log_var`` or
 ``std``): the diagonal second derivatives, the mixed one, or their
-expectation under the model (the Fisher information).  It is written in
-NumPy (float64 arithmetic, vectorised, one pass of a few array operations),
-not in the fused kernels: curvature is needed far less often than the loss
-and its gradient.  It shares the argument checks and shape rules of
+expectation under the model (the Fisher information), computed by the
+compiled kernels (float64 arithmetic, one multi-threaded pass writing the
+three per-element arrays).  It shares the argument checks and shape rules of
 :func:`gnll.gaussian_nll_loss`.
 """
 import math
@@ -14,7 +13,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._loss import _plan
+from . import _core
+from ._loss import _PARAM_CODES, _operand, _plan, default_n_threads
 from ._validation import (
     check_beta,
     check_clamp_grad,
@@ -27,6 +27,9 @@ from ._validation import (
 __all__ = ["gaussian_nll_curvature", "Curvature"]
 
 KINDS = ("hessian", "fisher")
+
+_CURV_F64 = _core.curvature["double"]
+_CURV_F32 = _core.curvature["float"]
 
 Curvature = namedtuple("Curvature", ["input", "var", "input_var"])
 Curvature.__doc__ = """Curvature of the loss: second derivatives, one field per pair.
@@ -60,12 +63,13 @@ Curvature.input_var.__doc__ = (
 
 
 def _sum_to(a, shape):
+    """Sum `a` over the dimensions `shape` was broadcast along, in float64."""
     if a.shape == tuple(shape):
         return a
     lead = a.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1)
-    return a.sum(axis=axes).reshape(shape)
+    return np.asarray(a.sum(axis=axes, dtype=np.float64), dtype=a.dtype).reshape(shape)
 
 
 def gaussian_nll_curvature(input, target, var=None, *, log_var=None, std=None,
@@ -159,9 +163,11 @@ def gaussian_nll_curvature(input, target, var=None, *, log_var=None, std=None,
     -1/(2v^3)` of the per-element Hessian is negative, so a Newton step
     should use the Fisher information (always positive) or a safeguard.
 
-    This function is written in NumPy (float64 arithmetic on the broadcast
-    arrays, not the fused kernels); it allocates a few temporaries of the
-    loss's size.
+    The three arrays are computed in one multi-threaded pass of the compiled
+    kernels, in float64 arithmetic rounded once to the compute dtype.  A
+    broadcast variance parameter or weight is materialised at the loss's
+    size first; the ``'sum'``/``'mean'`` reductions to the arguments' shapes
+    are then done by NumPy in float64.
 
     Examples
     --------
@@ -201,66 +207,33 @@ def gaussian_nll_curvature(input, target, var=None, *, log_var=None, std=None,
     (dtype, shape, mode, cols, xf, yf, vf,
      x_shape, y_shape, v_used) = _plan(input, target, value, reduction, name)
     n = xf.shape[0]
-    x = xf.astype(np.float64)
-    y = yf.astype(np.float64)
-    p = vf.astype(np.float64)
+    # the parameter at the loss's size (a temporary when it is broadcast)
     if mode == "rows":
-        p = np.repeat(p, cols)
-    if name != "log_var" and p.size and np.any(p < 0):
+        pf = np.repeat(vf, cols)
+    else:
+        pf = vf
+    if name != "log_var" and pf.size and np.any(pf < 0):
         raise ValueError(f"{name} has negative entry/entries")
-
-    r = x - y
-    with np.errstate(all="ignore"):
-        if name == "log_var":
-            log_eps = math.log(eps) if eps > 0 else -math.inf
-            s = np.where(p < log_eps, log_eps, p)
-            iv = np.exp(-s)
-            v = np.exp(s)
-            clamped = p <= log_eps
-        else:
-            vv = p * p if name == "std" else p
-            v = np.where(vv < eps, eps, vv)
-            iv = 1.0 / v
-            clamped = vv <= eps
-        h_mm = iv
-        if kind == "fisher":
-            h_mp = np.zeros_like(r)
-            if name == "var":
-                h_pp = 0.5 * iv * iv
-            elif name == "log_var":
-                h_pp = np.full_like(r, 0.5)
-            else:
-                h_pp = 2.0 * p * p * iv * iv
-        else:
-            t = r * iv
-            if name == "var":
-                h_pp = t * t * iv - 0.5 * iv * iv
-                h_mp = -t * iv
-            elif name == "log_var":
-                h_pp = 0.5 * r * t
-                h_mp = -t
-            else:
-                g_v = 0.5 * (iv - t * t)
-                h_vv = t * t * iv - 0.5 * iv * iv
-                h_pp = 4.0 * p * p * h_vv + 2.0 * g_v
-                h_mp = -2.0 * p * t * iv
-        if zero:
-            h_pp = np.where(clamped, 0.0, h_pp)
-            h_mp = np.where(clamped, 0.0, h_mp)
-        scale = np.ones_like(r)
-        if beta != 0.0:
-            scale = scale * np.exp(beta * np.log(v))
-        denom = float(n)
-        if weight is not None:
-            w = check_weight(weight, shape)
-            scale = scale * np.broadcast_to(w, shape).reshape(-1).astype(np.float64)
-            denom = float(np.sum(w, dtype=np.float64)) * (n // w.size) if w.size else 0.0
-        if reduction == "mean":
-            scale = scale / denom if denom else scale * math.nan
-        h_mm = (h_mm * scale).reshape(shape)
-        h_pp = (h_pp * scale).reshape(shape)
-        h_mp = (h_mp * scale).reshape(shape)
+    w = wf = None
+    denom = float(n)
+    if weight is not None:
+        w = check_weight(weight, shape)
+        wf = _operand(w, shape, dtype)
+        denom = float(np.sum(w, dtype=np.float64)) * (n // w.size) if w.size else 0.0
+    scale = 1.0
+    if reduction == "mean":
+        scale = 1.0 / denom if denom else math.nan
+    h_mm = np.empty(n, dtype)
+    h_pp = np.empty(n, dtype)
+    h_mp = np.empty(n, dtype)
+    log_eps = math.log(eps) if eps > 0 else -math.inf
+    kernel = _CURV_F32 if dtype == np.float32 else _CURV_F64
+    kernel(xf, yf, pf, h_mm, h_pp, h_mp, eps, log_eps, _PARAM_CODES[name], beta,
+           int(zero), int(kind == "fisher"), scale, wf, default_n_threads())
+    h_mm = h_mm.reshape(shape)
+    h_pp = h_pp.reshape(shape)
+    h_mp = h_mp.reshape(shape)
     if reduction != "none":
         h_mm = _sum_to(h_mm, x_shape)
         h_pp = _sum_to(h_pp, v_used).reshape(np.shape(value))
-    return Curvature(h_mm.astype(dtype), h_pp.astype(dtype), h_mp.astype(dtype))
+    return Curvature(h_mm, h_pp, h_mp)

@@ -178,17 +178,26 @@ typedef struct {
                       const float *, ptrdiff_t, ptrdiff_t,
                       const gnll_options *, float *, float *, float *,
                       double *, const float *, double, gnll_block_result *);
+    void (*xcurv_f64)(const double *, const double *, const double *,
+                      const double *, ptrdiff_t, const gnll_options *, int,
+                      double, double *, double *, double *);
+    void (*xcurv_f32)(const float *, const float *, const float *,
+                      const float *, ptrdiff_t, const gnll_options *, int,
+                      double, float *, float *, float *);
 } gnll_path;
 
 static const gnll_path paths[] = {
     {"baseline", block_f64_baseline, block_f32_baseline, rows_f64_baseline,
      rows_f32_baseline, xblock_f64_baseline, xblock_f32_baseline,
-     xrows_f64_baseline, xrows_f32_baseline},
+     xrows_f64_baseline, xrows_f32_baseline, xcurv_f64_baseline,
+     xcurv_f32_baseline},
 #if GNLL_X86_PATHS
     {"x86-64-v3", block_f64_v3, block_f32_v3, rows_f64_v3, rows_f32_v3,
-     xblock_f64_v3, xblock_f32_v3, xrows_f64_v3, xrows_f32_v3},
+     xblock_f64_v3, xblock_f32_v3, xrows_f64_v3, xrows_f32_v3, xcurv_f64_v3,
+     xcurv_f32_v3},
     {"x86-64-v4", block_f64_v4, block_f32_v4, rows_f64_v4, rows_f32_v4,
-     xblock_f64_v4, xblock_f32_v4, xrows_f64_v4, xrows_f32_v4},
+     xblock_f64_v4, xblock_f32_v4, xrows_f64_v4, xrows_f32_v4, xcurv_f64_v4,
+     xcurv_f32_v4},
 #endif
 };
 
@@ -312,4 +321,20 @@ void gnll_xrows_f32(const float *x, const float *y, const float *p,
 {
     current->xrows_f32(x, y, p, w, rows, cols, opt, loss, gx, gy, gp_rows,
                        gout, gscale, res);
+}
+
+void gnll_xcurv_f64(const double *x, const double *y, const double *p,
+                    const double *w, ptrdiff_t n, const gnll_options *opt,
+                    int fisher, double scale, double *h_mm, double *h_pp,
+                    double *h_mp)
+{
+    current->xcurv_f64(x, y, p, w, n, opt, fisher, scale, h_mm, h_pp, h_mp);
+}
+
+void gnll_xcurv_f32(const float *x, const float *y, const float *p,
+                    const float *w, ptrdiff_t n, const gnll_options *opt,
+                    int fisher, double scale, float *h_mm, float *h_pp,
+                    float *h_mp)
+{
+    current->xcurv_f32(x, y, p, w, n, opt, fisher, scale, h_mm, h_pp, h_mp);
 }

@@ -97,6 +97,19 @@ void gnll_xrows_f32(const float *x, const float *y, const float *p,
                     float *gy, double *gp_rows, const float *gout,
                     double gscale, gnll_block_result *res);
 
+/* Curvature, per element (n elements of x, y, p and w; w may be NULL):
+ * h_mm = d2 loss / d input2, h_pp = d2 loss / d theta2 and
+ * h_mp = d2 loss / d input d theta, or with `fisher` their expectations
+ * over target ~ N(input, v); all times scale * w * v^beta. */
+void gnll_xcurv_f64(const double *x, const double *y, const double *p,
+                    const double *w, ptrdiff_t n, const gnll_options *opt,
+                    int fisher, double scale, double *h_mm, double *h_pp,
+                    double *h_mp);
+void gnll_xcurv_f32(const float *x, const float *y, const float *p,
+                    const float *w, ptrdiff_t n, const gnll_options *opt,
+                    int fisher, double scale, float *h_mm, float *h_pp,
+                    float *h_mp);
+
 /* Instruction-set paths, chosen at import from what the CPU supports. */
 int gnll_n_paths(void);                 /* number of compiled paths         */
 const char *gnll_path_name(int path);   /* "baseline", "x86-64-v3", ...     */
