@@ -371,9 +371,21 @@ def test_chunk_and_thread_threshold_boundaries(rng, n, dtype):
             assert_grads_match(g, x, t, v, reduction=reduction, dtype=dtype)
 
 
-@pytest.mark.parametrize("rows,cols", [(3, CHUNK + 5), (2 * THRESHOLD // 3 + 1, 3),
-                                       (THRESHOLD // 7 + 3, 7), (1, 2 * THRESHOLD + 1)],
-                         ids=["rows_longer_than_chunk", "rows_of_3", "rows_of_7", "one_row"])
+ROW_CASES = {
+    "rows_longer_than_chunk": (3, CHUNK + 5),
+    "rows_of_3": (2 * THRESHOLD // 3 + 1, 3),
+    "rows_of_7": (THRESHOLD // 7 + 3, 7),
+    "rows_of_8": (THRESHOLD // 8 + 1, 8),
+    "rows_of_16": (THRESHOLD // 16 + 1, 16),
+    "rows_of_2": (THRESHOLD // 2 + 5, 2),
+    "one_row": (1, 2 * THRESHOLD + 1),
+    "small_rows_of_4": (5, 4),
+    "small_rows_of_9": (3, 9),
+    "single_element_rows": (17, 1),
+}
+
+
+@pytest.mark.parametrize("rows,cols", list(ROW_CASES.values()), ids=list(ROW_CASES))
 @pytest.mark.parametrize("var_kind", ["Nx1", "one_fewer_dim"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_per_row_var_across_chunk_boundaries(rng, rows, cols, var_kind, dtype):
