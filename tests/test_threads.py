@@ -124,12 +124,15 @@ def test_show_config_prints_and_returns_none(capsys):
     assert gnll.show_config() is None
     out = capsys.readouterr().out
     assert gnll.__version__ in out
-    assert "OpenMP" in out
+    # the contract: version, OpenMP on/off, threads, compiler and SIMD information
+    for word in ("OpenMP", "thread", "compiler", "SIMD"):
+        assert word.lower() in out.lower(), (word, out)
 
 
 def test_show_config_dict_contents():
     config = gnll.show_config(mode="dicts")
     assert config["version"] == gnll.__version__
+    assert config.get("compiler") and config.get("simd"), config
     omp = config["openmp"]
     assert isinstance(omp["enabled"], bool)
     for key in ("max_threads", "usable_cpus", "default_n_threads"):
