@@ -897,6 +897,7 @@ def machine_info():
     except Exception:
         versions["mlx"] = None
     info["versions"] = versions
+    info["source_commit"] = _git_head()
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE",
                                        "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
            if k in os.environ}
@@ -919,6 +920,19 @@ def machine_info():
     except Skip:
         pass
     return info
+
+
+def _git_head():
+    """Commit of the checkout this script lives in (None outside git)."""
+    import subprocess
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "-C", here, "rev-parse", "--short",
+                              "HEAD"], capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _loadavg():
@@ -982,6 +996,8 @@ def print_machine(info):
         print("   not installed: " + ", ".join(missing))
     if info["env"]:
         print("   env: " + ", ".join(f"{k}={v}" for k, v in info["env"].items()))
+    if info.get("source_commit"):
+        print(f"   benchmarks/ checkout at commit {info['source_commit']}")
     cfg = info["gnll_config"]
     if isinstance(cfg, dict):
         print("   gnll.show_config(): " + _flat(cfg))
@@ -1154,9 +1170,7 @@ def write_rst(path, info, records, targets):
         "reference before timing.",
         "",
     ]
-    for rec in records:
-        if "results" not in rec:
-            continue
+    for rec in _case_order([r for r in records if "results" in r]):
         lines += [f".. list-table:: {rec['title']}", "   :header-rows: 1",
                   "   :widths: 46 18 18 18", "",
                   "   * - implementation", "     - median", "     - min",
@@ -1229,6 +1243,15 @@ def _find_simd(cfg):
     return None
 
 
+def _case_order(records):
+    """Cases grouped by kind (grad, loss, homo, small), float64 first."""
+    kinds = {"grad": 0, "loss": 1, "homo": 2, "small": 3}
+    return sorted(records, key=lambda r: (kinds.get(r["key"].split("-")[0], 9),
+                                          r["key"].split("-")[-1] != "float64"
+                                          if len(r["key"].split("-")) == 2
+                                          else r["key"]))
+
+
 def _short_title(rec):
     key = rec["key"]
     kind = key.split("-")[0]
@@ -1247,7 +1270,7 @@ def write_plot(path, info, records):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    timed = [r for r in records if "results" in r]
+    timed = _case_order([r for r in records if "results" in r])
     if not timed:
         print("no timed case to plot")
         return
@@ -1285,7 +1308,7 @@ def write_plot(path, info, records):
                  f"{info.get('usable_cpus', '?')} CPUs", fontsize=9.5)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"wrote {path}")
 
