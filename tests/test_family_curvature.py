@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gnll
-from reference import _prepare, aligned_var_shape, sum_to_shape
+from reference import aligned_var_shape, sum_to_shape
 from reference_family import central_difference, family_curvature
 
 NAMES = ["var", "log_var", "std"]
