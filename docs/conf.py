@@ -191,9 +191,11 @@ def _bench_section() -> str:
     if chart.is_file():
         parts.append(
             ".. figure:: /_static/benchmarks/speed.png\n"
-            "   :alt: Run time of gnll and the reference implementations\n"
-            "   :width: 100%\n\n"
-            "   Run time against problem size (written by the benchmark scripts).\n"
+            "   :alt: Benchmark chart: time of each implementation relative to gnll\n"
+            "   :width: 100%\n"
+            "   :target: _static/benchmarks/speed.png\n\n"
+            "   The benchmark results as a chart, written by the benchmark script\n"
+            "   from the same run as the tables (click for the full-size image).\n"
         )
     if not parts:
         return BENCH_MISSING
