@@ -166,9 +166,30 @@ def vector_log():
     return bool(gnll_vector_log())
 
 
+# GNU OpenMP cannot start a thread team in a process forked from one that
+# had a team (the child waits forever for the parent's threads).  A forked
+# child of a process that ran gnll in parallel therefore runs serially.
+cdef int _team_started = 0
+cdef int _serial_only = 0
+
+
+def _after_fork_in_child():
+    """os.register_at_fork hook: go serial if the parent started a team."""
+    global _serial_only
+    if _team_started:
+        _serial_only = 1
+
+
+def serial_only():
+    """True in a forked child whose parent ran OpenMP threads."""
+    return bool(_serial_only)
+
+
 cdef int _team_size(Py_ssize_t n, Py_ssize_t n_units, int n_threads) noexcept nogil:
-    if n < _PARALLEL_THRESHOLD or n_units < 2:
+    global _team_started
+    if n < _PARALLEL_THRESHOLD or n_units < 2 or n_threads < 2 or _serial_only:
         return 1
+    _team_started = 1
     if n_threads > n_units:
         return <int>n_units
     return n_threads

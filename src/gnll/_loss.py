@@ -64,10 +64,17 @@ def _usable_cpus():
 
 USABLE_CPUS = _usable_cpus()
 
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_core._after_fork_in_child)
+
+
 
 def default_n_threads():
     """OpenMP's default team size (OMP_NUM_THREADS, threadpoolctl) capped at
-    the CPUs this process may use."""
+    the CPUs this process may use; 1 in a forked child of a process that
+    ran gnll's threads (GNU OpenMP cannot start threads after fork)."""
+    if _core.serial_only():
+        return 1
     return max(1, min(_core.max_threads(), USABLE_CPUS))
 
 
