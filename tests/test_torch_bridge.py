@@ -18,6 +18,10 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 gtorch = pytest.importorskip("gnll.torch")
 
+# torch's lazily imported internals (forward AD, torch.func, dynamo) warn that
+# torch.jit.script is deprecated; that is torch's business, not gnll's.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script:DeprecationWarning")
+
 DTYPES = [torch.float32, torch.float64]
 REDUCTIONS = ["none", "mean", "sum"]
 SUBSETS = list(itertools.product([False, True], repeat=3))  # requires_grad flags
@@ -700,7 +704,6 @@ def test_fallback_forward_ad(no_gnll):
     torch.testing.assert_close(res[0].tangent, res[1].tangent)
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def test_fallback_torch_func(no_gnll):
     gen = torch.Generator().manual_seed(23)
     x, t, v = (uniform(s, 0.1, 2, torch.float64, gen) for s in ((3, 4, 2), (3, 4, 2), (3, 4, 1)))
@@ -733,7 +736,6 @@ def test_fallback_torch_function_subclass(no_gnll):
     assert Counting.calls > 0
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def test_fallback_torch_compile_eager_backend(no_gnll):
     """Under torch.compile tracing the torch path is traced (no C++ compiler needed)."""
     torch._dynamo.reset()
@@ -746,7 +748,6 @@ def test_fallback_torch_compile_eager_backend(no_gnll):
     assert x.grad is not None
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def test_torch_compile_inductor(no_gnll):
     """The default inductor backend traces torch's path (needs a C++ compiler; ~5 s)."""
     import shutil
