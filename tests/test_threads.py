@@ -179,7 +179,9 @@ expected = gnll.gaussian_nll_loss(x, 0.5 * x, 1.0, n_threads=2)  # parent's Open
 
 
 def child(q):
-    q.put(float(gnll.gaussian_nll_loss(x, 0.5 * x, 1.0)))  # default n_threads
+    a = gnll.gaussian_nll_loss(x, 0.5 * x, 1.0)  # default n_threads
+    b = gnll.gaussian_nll_loss(x, 0.5 * x, 1.0, n_threads=2)  # explicit
+    q.put(float(a) if a == b else float("nan"))
 
 
 if __name__ == "__main__":
