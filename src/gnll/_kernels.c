@@ -47,6 +47,22 @@ extern double exp(double);
 #define GNLL_ALWAYS_INLINE inline
 #endif
 
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h>
+#include <stdint.h>
+#define GNLL_NT_STORES 1
+#else
+#define GNLL_NT_STORES 0
+#endif
+
+/* Make this thread's non-temporal stores globally visible in order. */
+static inline void gnll_store_fence(void)
+{
+#if GNLL_NT_STORES
+    _mm_sfence();
+#endif
+}
+
 #define GNLL_BLK 256  /* elements per L1-resident block                  */
 #define GNLL_LANES 8  /* fixed partial-sum lanes: order-stable reductions */
 

@@ -19,6 +19,8 @@
 #include <stddef.h>
 
 typedef struct {
+    int stream;        /* in: write outputs with non-temporal stores (for
+                          outputs far larger than the caches)              */
     double loss_sum;   /* sum of the block's per-element losses (in double) */
     int any_negative;  /* some var entry was < 0 (-0.0 and NaN are not);
                           extended kernels: or some weight is negative,

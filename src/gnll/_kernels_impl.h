@@ -27,6 +27,46 @@ static inline void NAME(lane_add)(double *restrict lanes,
         lanes[j] += buf[k + j];
 }
 
+/* dst[k] = (T)(sign * a[k] * b[k]) (b NULL: (T)a[k]), with non-temporal
+ * stores when `stream` is set: for outputs much larger than the caches, this
+ * saves reading every output line before overwriting it. */
+static inline void NAME(put)(T *restrict dst, const double *restrict a,
+                             const double *restrict b, double sign,
+                             ptrdiff_t m, int stream)
+{
+#if GNLL_NT_STORES
+    if (stream && ((uintptr_t)dst & 15) == 0) {
+        T ob[GNLL_BLK] __attribute__((aligned(64)));
+        ptrdiff_t k = 0;
+        if (b)
+            for (k = 0; k < m; k++)
+                ob[k] = (T)(sign * (a[k] * b[k]));
+        else
+            for (k = 0; k < m; k++)
+                ob[k] = (T)a[k];
+        if (sizeof(T) == 8)
+            for (k = 0; k + 2 <= m; k += 2)
+                _mm_stream_pd((double *)(void *)(dst + k),
+                              _mm_load_pd((const double *)(const void *)(ob + k)));
+        else
+            for (k = 0; k + 4 <= m; k += 4)
+                _mm_stream_ps((float *)(void *)(dst + k),
+                              _mm_load_ps((const float *)(const void *)(ob + k)));
+        for (; k < m; k++)
+            dst[k] = ob[k];
+        return;
+    }
+#else
+    (void)stream;
+#endif
+    if (b)
+        for (ptrdiff_t k = 0; k < m; k++)
+            dst[k] = (T)(sign * (a[k] * b[k]));
+    else
+        for (ptrdiff_t k = 0; k < m; k++)
+            dst[k] = (T)a[k];
+}
+
 /*
  * Write one block's outputs from its per-element buffers:
  *   lb = loss, tb = r/v, db = 0.5*(1/v - r^2/v^2).
@@ -38,12 +78,11 @@ static inline void NAME(emit)(ptrdiff_t m, const double *restrict lb,
                               T *restrict gx, T *restrict gy, T *restrict gv,
                               double *restrict gv_lanes,
                               const T *restrict gout, double gscale,
-                              double *restrict lanes)
+                              double *restrict lanes, int stream)
 {
     double sb[GNLL_BLK];
     if (loss)
-        for (ptrdiff_t k = 0; k < m; k++)
-            loss[k] = (T)lb[k];
+        NAME(put)(loss, lb, NULL, 1.0, m, stream);
     if (gx || gy || gv || gv_lanes) {
         if (gout)
             for (ptrdiff_t k = 0; k < m; k++)
@@ -52,14 +91,11 @@ static inline void NAME(emit)(ptrdiff_t m, const double *restrict lb,
             for (ptrdiff_t k = 0; k < m; k++)
                 sb[k] = gscale;
         if (gx)
-            for (ptrdiff_t k = 0; k < m; k++)
-                gx[k] = (T)(sb[k] * tb[k]);
+            NAME(put)(gx, sb, tb, 1.0, m, stream);
         if (gy)
-            for (ptrdiff_t k = 0; k < m; k++)
-                gy[k] = (T)(-(sb[k] * tb[k]));
+            NAME(put)(gy, sb, tb, -1.0, m, stream);
         if (gv)
-            for (ptrdiff_t k = 0; k < m; k++)
-                gv[k] = (T)(sb[k] * db[k]);
+            NAME(put)(gv, sb, db, 1.0, m, stream);
         if (gv_lanes) {
             for (ptrdiff_t k = 0; k < m; k++)
                 sb[k] *= db[k];
@@ -78,6 +114,7 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
 {
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     double lanes[GNLL_LANES] = {0};
+    const int stream = res->stream;
     int neg = 0;
     const int want_grad = gx || gy || gv;
 
@@ -109,8 +146,10 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
         }
         NAME(emit)(m, lb, tb, db, loss ? loss + b : NULL, gx ? gx + b : NULL,
                    gy ? gy + b : NULL, gv ? gv + b : NULL, NULL,
-                   gout ? gout + b : NULL, gscale, lanes);
+                   gout ? gout + b : NULL, gscale, lanes, stream);
     }
+    if (stream)
+        gnll_store_fence();
     res->loss_sum = gnll_lanes_total(lanes);
     res->any_negative = neg;
 }
@@ -124,6 +163,7 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
 {
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     double lanes[GNLL_LANES] = {0};
+    const int stream = res->stream;
     int neg = 0;
     const int want_grad = gx || gy || gv_rows;
 
@@ -150,11 +190,13 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
             NAME(emit)(m, lb, tb, db, loss ? loss + off : NULL,
                        gx ? gx + off : NULL, gy ? gy + off : NULL, NULL,
                        want_grad && gv_rows ? gv_lanes : NULL,
-                       gout ? gout + off : NULL, gscale, lanes);
+                       gout ? gout + off : NULL, gscale, lanes, stream);
         }
         if (gv_rows)
             gv_rows[i] = gnll_lanes_total(gv_lanes);
     }
+    if (stream)
+        gnll_store_fence();
     res->loss_sum = gnll_lanes_total(lanes);
     res->any_negative = neg;
 }
@@ -282,6 +324,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
 {
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     double lanes[GNLL_LANES] = {0};
+    const int stream = res->stream;
     int neg = 0;
     const int want_grad = gx || gy || gp;
     const int bmode = o->beta == 0.0   ? 0
@@ -308,8 +351,10 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
             neg |= NAME(xweigh)(w + b, m, want_grad, lb, tb, db);
         NAME(emit)(m, lb, tb, db, loss ? loss + b : NULL, gx ? gx + b : NULL,
                    gy ? gy + b : NULL, gp ? gp + b : NULL, NULL,
-                   gout ? gout + b : NULL, gscale, lanes);
+                   gout ? gout + b : NULL, gscale, lanes, stream);
     }
+    if (stream)
+        gnll_store_fence();
     res->loss_sum = gnll_lanes_total(lanes);
     res->any_negative = neg;
 }
@@ -323,6 +368,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
 {
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     double lanes[GNLL_LANES] = {0};
+    const int stream = res->stream;
     int neg = 0;
     const int want_grad = gx || gy || gp_rows;
     const double c = o->c;
@@ -390,11 +436,13 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
             NAME(emit)(m, lb, tb, db, loss ? loss + off : NULL,
                        gx ? gx + off : NULL, gy ? gy + off : NULL, NULL,
                        want_grad && gp_rows ? gv_lanes : NULL,
-                       gout ? gout + off : NULL, gscale, lanes);
+                       gout ? gout + off : NULL, gscale, lanes, stream);
         }
         if (gp_rows)
             gp_rows[i] = gnll_lanes_total(gv_lanes);
     }
+    if (stream)
+        gnll_store_fence();
     res->loss_sum = gnll_lanes_total(lanes);
     res->any_negative = neg;
 }
