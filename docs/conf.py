@@ -222,23 +222,7 @@ def _always_reread(app, env, added, changed, removed):
     return [d for d in ("performance", "api") if d in env.found_docs]
 
 
-def _fix_surplus_symbol_footnotes(app, what, name, obj, options, lines):
-    # docutils allows one reference per auto-symbol footnote ("[*]_"); a
-    # docstring that points twice at the same note is an error under -W.
-    # Blank the surplus references (same width, so tables stay aligned).
-    text = "\n".join(lines)
-    surplus = text.count("[*]_") - text.count(".. [*]")
-    if surplus <= 0:
-        return
-    for i in range(len(lines) - 1, -1, -1):
-        while surplus > 0 and "[*]_" in lines[i]:
-            j = lines[i].rindex("[*]_")
-            lines[i] = lines[i][:j] + "    " + lines[i][j + 4:]
-            surplus -= 1
-
-
 def setup(app):
-    app.connect("autodoc-process-docstring", _fix_surplus_symbol_footnotes, priority=400)
     # Titles with math (e.g. of gallery examples) appear in the navigation of
     # every page, so MathJax must be loaded on every page, not only on pages
     # whose body contains math.

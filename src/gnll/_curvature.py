@@ -143,7 +143,7 @@ def gaussian_nll_curvature(input, target, var=None, *, log_var=None, std=None,
     ==========================  ======================  ===========================  ==========================
     ``var`` (:math:`v`)         :math:`1/v`             :math:`r^2/v^3 - 1/(2v^2)`   :math:`-r/v^2`
     ``log_var`` (:math:`s`)     :math:`1/v`             :math:`r^2/(2v)`             :math:`-r/v`
-    ``std`` (:math:`\sigma`)    :math:`1/v`             :math:`3r^2/v^2 - 1/v` [*]_  :math:`-2r/v^{3/2}` [*]_
+    ``std`` (:math:`\sigma`)    :math:`1/v`             :math:`3r^2/v^2 - 1/v` [*]_  :math:`-2r/v^{3/2}`
     ==========================  ======================  ===========================  ==========================
 
     and the Fisher information is :math:`1/v` for the mean and
@@ -155,7 +155,7 @@ def gaussian_nll_curvature(input, target, var=None, *, log_var=None, std=None,
     shown where :math:`\sigma^2 \ge \epsilon`; below it they use
     :math:`\sigma` and :math:`v = \epsilon`).
 
-    .. [*] Where :math:`\sigma^2 \ge \epsilon`; in general
+    .. [*] Both ``std`` entries hold where :math:`\sigma^2 \ge \epsilon`; in general
        :math:`4\sigma^2\ell_{vv} + 2\ell_v` and :math:`-2\sigma r/v^2`.
 
     The loss is not jointly convex in :math:`(\mu, \sigma^2)`: the
