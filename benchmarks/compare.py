@@ -623,6 +623,7 @@ def run_timed_case(title, key, peer_specs, arrays, args, ref_label="gnll",
                  "float64 NumPy reference: they agree")
     results = time_entries(entries, args.repeats, args.warmup, args.min_time,
                            args.interleave, args.pause)
+    notes += _concurrency_notes(results, ref_label)
     record = {
         "title": title,
         "key": key,
@@ -638,6 +639,25 @@ def run_timed_case(title, key, peer_specs, arrays, args, ref_label="gnll",
 
 
 ref_cache = {}
+
+
+def _concurrency_notes(results, ref_label):
+    """Flag a multi-threaded gnll call whose threads did not run together."""
+    r = results.get(ref_label)
+    one = results.get("gnll 1 thread")
+    try:
+        threads = module("gnll").show_config(mode="dicts")["openmp"][
+            "default_n_threads"]
+    except Exception:
+        return []
+    if not r or threads < 2 or r["median"] < 5e-3:
+        return []  # small calls run on one thread by design
+    used = r["cpu_median"] / r["median"]
+    if used < 1.3 or (one and one["median"] < r["median"]):
+        return [f"{ref_label} used {used:.2f} CPUs on average for "
+                f"{threads} threads: another process held a core during its "
+                "samples, so its figures (and the ratios) are pessimistic"]
+    return []
 
 
 def _selected(label, wanted):
