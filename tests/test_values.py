@@ -403,3 +403,36 @@ def test_per_row_var_across_chunk_boundaries(rng, rows, cols, var_kind, dtype):
                 np.testing.assert_array_equal(loss, ref[0])
                 for a, b in zip(g, ref[1]):
                     np.testing.assert_array_equal(a, b)
+
+
+# Large outputs (2**20 elements and more) may take a different store path
+# (e.g. non-temporal stores); odd sizes exercise the tails.
+LARGE_OUTPUT_CASES = {
+    "flat_2^20+3": ((2**20 + 3,), (2**20 + 3,)),
+    "rows_Nx1": ((1031, 1019), (1031, 1)),
+    "rows_one_fewer": ((1031, 1019), (1031,)),
+    "scalar_var": ((2**20 + 17,), ()),
+    "same_2d": ((1031, 1019), (1031, 1019)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("case", list(LARGE_OUTPUT_CASES), ids=list(LARGE_OUTPUT_CASES))
+def test_large_outputs(rng, case, dtype):
+    x_shape, v_shape = LARGE_OUTPUT_CASES[case]
+    x, t, v = make_data(rng, x_shape, x_shape, v_shape, dtype=dtype)
+    v = np.asarray(v)
+    out = gnll.gaussian_nll_loss(x, t, v, reduction="none")
+    assert_loss_matches(out, x, t, v, reduction="none", dtype=dtype)
+    go = rng.uniform(0.5, 2, size=x_shape).astype(dtype)
+    loss, g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction="none", grad_output=go,
+                                              n_threads=2)
+    assert_loss_matches(loss, x, t, v, reduction="none", dtype=dtype)
+    assert_grads_match(g, x, t, v, reduction="none", grad_output=go, dtype=dtype)
+    loss1, g1 = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction="none", grad_output=go,
+                                                n_threads=1)
+    np.testing.assert_array_equal(loss1, loss)
+    for a, b in zip(g1, g):
+        np.testing.assert_array_equal(a, b)
+    _, gs = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction="sum")
+    assert_grads_match(gs, x, t, v, reduction="sum", dtype=dtype)
