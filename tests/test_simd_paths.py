@@ -59,3 +59,19 @@ def test_simd_path_special_values(simd_path):
 def test_unknown_simd_path_rejected():
     with pytest.raises((ValueError, KeyError)):
         core.set_simd_path("no-such-path")
+
+
+@pytest.mark.parametrize("simd_path", SUPPORTED, indirect=True)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_simd_path_large_outputs(simd_path, dtype):
+    # 2**20 elements and more may use a different store path; odd tail
+    rng = np.random.default_rng(12)
+    n = 2**20 + 5
+    x = rng.uniform(-3, 3, size=n).astype(dtype)
+    t = rng.uniform(-3, 3, size=n).astype(dtype)
+    v = rng.uniform(0.05, 3, size=n).astype(dtype)
+    loss, g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction="none")
+    assert_loss_matches(loss, x, t, v, reduction="none", dtype=dtype)
+    assert_grads_match(g, x, t, v, reduction="none", dtype=dtype)
+    assert_loss_matches(gnll.gaussian_nll_loss(x, t, v, reduction="none"), x, t, v,
+                        reduction="none", dtype=dtype)
