@@ -151,7 +151,7 @@ core = pytest.importorskip("gnll._core")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_every_simd_path_and_thread_count(rng, path, name, dtype):
     before = core.get_simd_path()
-    n = 3 * core.CHUNK + 11  # several chunks: multi-threaded
+    n = max(3 * core.CHUNK, 2 * core.PARALLEL_THRESHOLD) + 11  # multi-threaded
     x = rng.normal(size=n).astype(dtype)
     t = rng.normal(size=n).astype(dtype)
     p = np.asarray(_param(rng, name, (n,), below=True), dtype=dtype)

@@ -11,6 +11,8 @@ from reference_family import family_loss_and_grads
 
 core = pytest.importorskip("gnll._core")
 CHUNK = core.CHUNK
+# At least this many elements, so that more than one thread really runs.
+MANY = max(3 * CHUNK, 2 * core.PARALLEL_THRESHOLD)
 
 VARIANTS = {
     "log_var": dict(name="log_var"),
@@ -23,10 +25,10 @@ VARIANTS = {
 
 # (input shape, parameter shape): elementwise chunks, short rows, long rows
 LAYOUTS = {
-    "elementwise": ((3 * CHUNK + 123,), (3 * CHUNK + 123,)),
-    "short-rows": ((CHUNK // 4 + 5, 17), (CHUNK // 4 + 5, 1)),
-    "long-rows": ((3, 2 * CHUNK + 7), (3,)),
-    "scalar": ((2 * CHUNK + 3, 2), ()),
+    "elementwise": ((MANY + 123,), (MANY + 123,)),
+    "short-rows": ((MANY // 17 + 5, 17), (MANY // 17 + 5, 1)),
+    "long-rows": ((3, max(2 * CHUNK, MANY // 3) + 7), (3,)),
+    "scalar": ((MANY // 2 + 3, 2), ()),
 }
 
 
