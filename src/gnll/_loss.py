@@ -380,7 +380,9 @@ def gaussian_nll_loss(input, target, var=None, full=False, eps=1e-6, reduction="
     n_threads : int, optional
         Number of OpenMP threads; default: OpenMP's default
         (``OMP_NUM_THREADS``, threadpoolctl) capped at the usable CPUs.
-        Results are identical for every thread count.
+        Results are identical for every thread count.  In a process forked
+        from one that ran gnll's threads, one thread is used (GNU OpenMP
+        cannot start threads after a fork).
 
     Returns
     -------
