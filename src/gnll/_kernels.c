@@ -111,6 +111,20 @@ static inline double gnll_dlogvar(double q)
     return 0.5 * (1.0 - q);
 }
 
+/* A row of n elements sharing v, with s2 = sum of r^2 over the row:
+ *   sum loss      = 0.5 * (n log v + s2 / v) + n c
+ *   sum d/dvar    = 0.5 * (n / v - s2 / v^2)                          */
+static inline double gnll_row_loss(double log_v, double iv, double s2,
+                                   double n, double c)
+{
+    return 0.5 * (n * log_v + s2 * iv) + n * c;
+}
+
+static inline double gnll_row_dvar(double iv, double s2, double n)
+{
+    return 0.5 * (n * iv - s2 * iv * iv);
+}
+
 /* Lanes combined in one fixed tree order. */
 static inline double gnll_lanes_total(const double *lanes)
 {
