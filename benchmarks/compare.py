@@ -33,7 +33,7 @@ import numpy as np
 EPS = 1e-6
 DEFAULT_N = 10_000_000
 SMALL_N = 256
-ALL_CASES = ("grad", "loss", "homo", "small", "memory", "accuracy")
+ALL_CASES = ("grad", "loss", "homo", "family", "small", "memory", "accuracy")
 ALL_DTYPES = ("float64", "float32")
 
 
@@ -1091,6 +1091,16 @@ def evaluate_targets(records):
             ">= 1.3x", None if r is None else r >= 1.3,
             "hetero median / homo median", b)
     for dt in ALL_DTYPES:
+        for kind in ("grad", "loss"):
+            rec = by_key.get(f"family-{kind}-{dt}")
+            for label in FAMILY_TARGETED:
+                r, b = rat(rec, "gnll var= (plain)", label)
+                r = None if r is None else 1 / r
+                b = tuple(None if x is None else 1 / x for x in b) if b else b
+                add(f"issue 5, {kind} {dt}: {label} time / plain var time", r,
+                    "<= 1.2", None if r is None else r <= 1.2,
+                    "variant median / plain median", b)
+    for dt in ALL_DTYPES:
         rec = by_key.get(f"small-{dt}")
         r, b = rat(rec, "PyTorch fwd+bwd (autograd)")
         add(f"N=256 {dt}: gnll loss+grads vs PyTorch fwd+bwd", r, ">= 10x",
@@ -1436,6 +1446,9 @@ def main(argv=None):
                 del arrays
             if "homo" in args.cases:
                 records.append(run_homo_case(n, dt, args))
+            if "family" in args.cases:
+                for grad in (True, False):
+                    records.append(run_family_case(n, dt, grad, args))
     for dt in args.dtypes:
         if "small" in args.cases:
             arrays = make_arrays(args.small_size, dt)
@@ -1512,6 +1525,71 @@ def run_homo_case(n, dt, args):
         "results": results,
         "skipped": skipped,
         "notes": ["'gnll heteroscedastic' is the same N with a full-size var"],
+    }
+    print_case(record)
+    return record
+
+
+# The loss family (issue 5): each variant against the plain var kernel on
+# the same data; values are tested by the test suite, so not checked here.
+FAMILY_VARIANTS = [
+    ("gnll var= (plain)", {}),
+    ("gnll log_var=", {"param": "log_var"}),
+    ("gnll std=", {"param": "std"}),
+    ("gnll beta=0.5", {"beta": 0.5}),
+    ("gnll beta=1", {"beta": 1.0}),
+    ("gnll beta=0.3", {"beta": 0.3}),
+    ("gnll log_var=, beta=0.5", {"param": "log_var", "beta": 0.5}),
+    ("gnll weight=", {"weight": True}),
+    ("gnll clamp_grad='zero'", {"clamp_grad": "zero"}),
+]
+# The variants issue 5 puts a 1.2x bound on ("log_var and beta-NLL").
+FAMILY_TARGETED = ("gnll log_var=", "gnll beta=0.5", "gnll beta=0.3")
+
+
+def gnll_family(x, y, v, param="var", beta=0.0, weight=False,
+                clamp_grad="straight_through", grad=True):
+    gnll = module("gnll")
+    kw = {param: {"var": v, "log_var": np.log(v), "std": np.sqrt(v)}[param],
+          "beta": beta, "clamp_grad": clamp_grad}
+    if weight:
+        kw["weight"] = np.random.default_rng(1).uniform(0, 2, x.shape).astype(x.dtype)
+    if grad:
+        f = gnll.gaussian_nll_loss_and_grad
+        return lambda: f(x, y, wrt=("input", param), **kw)
+    f = gnll.gaussian_nll_loss
+    return lambda: f(x, y, **kw)
+
+
+def run_family_case(n, dt, grad, args):
+    x, y, v = make_arrays(n, dt)
+    entries, skipped = {}, {}
+    for label, kw in FAMILY_VARIANTS:
+        try:
+            fn = gnll_family(x, y, v, grad=grad, **kw)
+            fn()
+        except Skip as exc:
+            skipped[label] = str(exc)
+            continue
+        except Exception as exc:
+            skipped[label] = f"failed: {type(exc).__name__}: {exc}"
+            continue
+        entries[label] = fn
+    results = time_entries(entries, args.repeats, args.warmup, args.min_time,
+                           args.interleave, args.pause)
+    kind = "grad" if grad else "loss"
+    what = "loss + grads (input, variance parameter)" if grad else "loss only"
+    record = {
+        "title": f"Loss family (issue 5): {what}, mean, N={n:,}, {dt}",
+        "key": (f"family-{kind}-{dt}" if n == args.sizes[-1]
+                else f"family-{kind}-{dt}-{n}"),
+        "shape": [list(x.shape), list(y.shape), list(v.shape)],
+        "dtype": dt,
+        "ref": "gnll var= (plain)",
+        "results": results,
+        "skipped": skipped,
+        "notes": ["each row is gnll with one option; 'x gnll' is relative to "
+                  "the plain var kernel on the same data"],
     }
     print_case(record)
     return record
