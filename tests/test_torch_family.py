@@ -547,3 +547,45 @@ def test_import_gnll_does_not_import_torch():
 
     code = "import sys, gnll; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fallback_torch_compile_eager_backend(monkeypatch):
+    """Under torch.compile the options are traced as torch expressions."""
+    x = torch.rand(4, 3, dtype=torch.float64)
+    t = torch.rand(4, 3, dtype=torch.float64)
+    s = torch.rand(4, 1, dtype=torch.float64) - 0.5
+    w = torch.rand(4, 3, dtype=torch.float64)
+    kw = dict(beta=0.5, weight=w, clamp_grad="zero")
+
+    def grads(fn):
+        a, c = x.clone().requires_grad_(), s.clone().requires_grad_()
+        out = fn(a, t, log_var=c, **kw)
+        return (out, *torch.autograd.grad(out, (a, c)))
+
+    ref = grads(gtorch.gaussian_nll_loss)
+
+    def boom(*a, **k):
+        raise AssertionError("gnll kernel used")
+
+    monkeypatch.setattr(gtorch, "_np_loss", boom)
+    monkeypatch.setattr(gtorch, "_np_loss_and_grad", boom)
+    torch._dynamo.reset()
+    got = grads(torch.compile(gtorch.gaussian_nll_loss, backend="eager"))
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b)
+
+
+def test_non_tensor_input_with_options_is_a_clear_error():
+    with pytest.raises(TypeError):
+        gtorch.gaussian_nll_loss([0.0, 1.0], torch.ones(2), log_var=torch.zeros(2),
+                                 weight=[1.0, 1.0])
+
+
+def test_weight_modified_in_place_before_backward():
+    x = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    w = torch.ones(3, dtype=torch.float64)
+    loss = gtorch.gaussian_nll_loss(x, torch.ones(3, dtype=torch.float64), 1.0, weight=w,
+                                    reduction="none")
+    w.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.sum().backward()

@@ -79,7 +79,12 @@ too: ``log_var=`` or ``std=`` instead of ``var`` (exactly one of the three),
 the fast path computes in gnll's kernels and the fallback with a
 differentiable torch expression of the same formulas; the two agree in
 values and gradients. Gradients flow to ``input``, ``target`` and the
-variance parameter given; a ``weight`` that requires grad is an error.
+variance parameter given; a ``weight`` that requires grad is an error, and
+one modified in place between the forward and the backward pass raises
+autograd's ``RuntimeError`` where the backward pass reads it, as the other
+arguments do. With β-NLL, the variance parameter's gradient is by design not
+the derivative of the loss's value (the factor ``v**beta`` is a constant for
+autograd), so ``gradcheck`` applies to ``input`` and ``target`` only.
 
 >>> import torch
 >>> from gnll.torch import GaussianNLLLoss
@@ -390,6 +395,8 @@ class _GaussianNLLFunction(torch.autograd.Function):
     def forward(ctx, input, target, var, opts):
         full, eps, reduction, n_threads, ext = opts
         ctx.opts = opts
+        if ext is not None and ext[2] is not None:
+            ctx.w_version = ext[2]._version
         var_is_tensor = isinstance(var, torch.Tensor)
         if var_is_tensor:
             ctx.save_for_backward(input, target, var)
@@ -419,6 +426,11 @@ class _GaussianNLLFunction(torch.autograd.Function):
                 fused = [None if g is None else g * grad_output for g in fused]
             return (*fused, None)
         full, eps, reduction, n_threads, ext = ctx.opts
+        if ext is not None and ext[2] is not None and ext[2]._version != ctx.w_version:
+            raise RuntimeError(
+                "weight, needed for the gradient computation, has been modified "
+                "by an inplace operation between the forward and backward passes"
+            )
         needs = ctx.needs_input_grad[:3]
         saved = ctx.saved_tensors
         input, target = saved[0], saved[1]
@@ -660,6 +672,11 @@ def gaussian_nll_loss(
 def _loss_with_options(input, target, var, full, eps, reduction, log_var, std,
                        beta, weight, clamp_grad):
     """gaussian_nll_loss with any of the keyword-only options."""
+    for arg, what in ((input, "input"), (target, "target")):
+        if not isinstance(arg, torch.Tensor):
+            raise TypeError(
+                f"gaussian_nll_loss(): {what} must be a tensor, not {type(arg).__name__}"
+            )
     name, param = _select_variance(var, log_var, std)
     beta = _check_beta(beta)
     clamp_grad = _check_clamp_grad(clamp_grad)
