@@ -436,3 +436,38 @@ def test_large_outputs(rng, case, dtype):
         np.testing.assert_array_equal(a, b)
     _, gs = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction="sum")
     assert_grads_match(gs, x, t, v, reduction="sum", dtype=dtype)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shapes", [((1001, 103), (1001, 1)), ((1001, 103), (1001,)),
+                                    ((100_003,), ()), ((7, 5), (7, 1)), ((3, 40_000), (3, 1)),
+                                    ((20, 30, 40), (20, 1, 1))],
+                         ids=["Nx1", "one_fewer", "scalar_100003", "small_Nx1", "long_rows",
+                              "several_size1"])
+def test_float32_per_row_var_reduction_within_one_ulp(rng, shapes, reduction):
+    x_shape, v_shape = shapes
+    x = rng.uniform(-3, 3, size=x_shape).astype(np.float32)
+    t = rng.uniform(-3, 3, size=x_shape).astype(np.float32)
+    v = np.asarray(rng.uniform(1.5, 4.0, size=v_shape).astype(np.float32))
+    for k in (1, 2):
+        out = gnll.gaussian_nll_loss(x, t, v, reduction=reduction, n_threads=k)
+        assert type(out) is np.float32
+        ref = np.float32(reference_loss(x, t, v, reduction=reduction))
+        assert abs(np.float64(out) - np.float64(ref)) <= np.spacing(ref), (out, ref)
+        loss, _ = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction=reduction, n_threads=k)
+        assert abs(np.float64(loss) - np.float64(ref)) <= np.spacing(ref), (loss, ref)
+
+
+@pytest.mark.parametrize("shapes", [((1001, 103), (1001, 1)), ((100_003,), ())],
+                         ids=["Nx1", "scalar"])
+def test_float64_per_row_var_reduction_accuracy(rng, shapes):
+    x_shape, v_shape = shapes
+    x, t, v = make_data(rng, x_shape, x_shape, v_shape, var_low=1.5, var_high=4.0)
+    v = np.asarray(v)
+    n = x.size
+    for reduction in ("mean", "sum"):
+        ref = float(reference_loss(x, t, v, reduction=reduction, dtype=np.longdouble))
+        tol = (4 + 2 * np.sqrt(n)) * np.spacing(ref)
+        assert abs(float(gnll.gaussian_nll_loss(x, t, v, reduction=reduction)) - ref) <= tol
+        loss, _ = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction=reduction, wrt=("var",))
+        assert abs(float(loss) - ref) <= tol
