@@ -87,10 +87,10 @@ def test_tracemalloc_sees_numpy_allocations():
     assert peak >= 2 * x.nbytes
 
 
-@pytest.mark.xfail(reason="var broadcast along leading/middle dimensions ((1, D), (N, 1, D)) "
-                          "is materialised at full size; the contract says 'broadcasting var "
-                          "never materialises a full-size copy of it' (its common cases list "
-                          "only trailing broadcasts) -- for the lead to decide", strict=False)
+@pytest.mark.xfail(reason="known limitation: var broadcast along leading/middle dimensions "
+                          "((1, D), (N, 1, D)) is still materialised at full size; only the "
+                          "trailing broadcasts (the contract's common cases) are copy-free. "
+                          "Remove this mark when a tiled kernel lands.", strict=True)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("x_shape,v_shape", [((N, D), (1, D)), ((N // 10, 10, D), (N // 10, 1, D))],
                          ids=["1xD", "Nx1xD"])
