@@ -2,7 +2,7 @@
  * gnll block kernels: per-element formulas, their instantiation for float64
  * and float32 and for several x86-64 instruction sets, and run-time dispatch.
  *
- * Safe vectorisation of log (no -ffast-math): on x86-64 glibc >= 2.22 with
+ * Safe vectorisation of log (no fast-math flags): on x86-64 glibc >= 2.22 with
  * GCC, log is re-declared "omp declare simd", so that GCC calls libmvec's
  * vector log (max. 4 ulp, special values handled as the scalar log does)
  * inside `omp simd` loops.  The file is compiled with -fno-math-errno and
