@@ -132,6 +132,16 @@ static inline double gnll_lanes_total(const double *lanes)
            ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
+/* End of a block kernel: publish its non-temporal stores, then its results. */
+static inline void gnll_finish(gnll_block_result *res, double loss_sum,
+                               int any_negative, int stream)
+{
+    if (stream)
+        gnll_store_fence();
+    res->loss_sum = loss_sum;
+    res->any_negative = any_negative;
+}
+
 /* ---- instantiations -------------------------------------------------------- */
 
 #define T double

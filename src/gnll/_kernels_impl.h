@@ -148,10 +148,7 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
                    gy ? gy + b : NULL, gv ? gv + b : NULL, NULL,
                    gout ? gout + b : NULL, gscale, lanes, stream);
     }
-    if (stream)
-        gnll_store_fence();
-    res->loss_sum = gnll_lanes_total(lanes);
-    res->any_negative = neg;
+    gnll_finish(res, gnll_lanes_total(lanes), neg, stream);
 }
 
 static void NAME(rows)(const T *restrict x, const T *restrict y,
@@ -224,10 +221,7 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
         if (gv_rows)
             gv_rows[i] = gnll_lanes_total(gv_lanes);
     }
-    if (stream)
-        gnll_store_fence();
-    res->loss_sum = row_sums ? total : gnll_lanes_total(lanes);
-    res->any_negative = neg;
+    gnll_finish(res, row_sums ? total : gnll_lanes_total(lanes), neg, stream);
 }
 
 /* ---- extended kernels --------------------------------------------------------
@@ -382,10 +376,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
                    gy ? gy + b : NULL, gp ? gp + b : NULL, NULL,
                    gout ? gout + b : NULL, gscale, lanes, stream);
     }
-    if (stream)
-        gnll_store_fence();
-    res->loss_sum = gnll_lanes_total(lanes);
-    res->any_negative = neg;
+    gnll_finish(res, gnll_lanes_total(lanes), neg, stream);
 }
 
 static void NAME(xrows)(const T *restrict x, const T *restrict y,
@@ -470,10 +461,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
         if (gp_rows)
             gp_rows[i] = gnll_lanes_total(gv_lanes);
     }
-    if (stream)
-        gnll_store_fence();
-    res->loss_sum = gnll_lanes_total(lanes);
-    res->any_negative = neg;
+    gnll_finish(res, gnll_lanes_total(lanes), neg, stream);
 }
 
 #undef GNLL_XEVAL
