@@ -26,6 +26,8 @@
 extern double log(double);
 #pragma omp declare simd notinbranch
 extern double exp(double);
+#pragma omp declare simd notinbranch
+extern float logf(float);
 #else
 #define GNLL_LIBMVEC 0
 #endif
@@ -80,10 +82,70 @@ static inline double gnll_loss(double log_v, double r, double t, double c)
     return 0.5 * (log_v + r * t) + c;
 }
 
-/* d loss / d var = 0.5 * (1/v - r^2/v^2) = 0.5 * (iv - t^2), iv = 1/v. */
+/* d loss / d var = 0.5 * (1/v - r^2/v^2) = 0.5 * (iv - t^2), iv = 1/v.
+ * (The plain kernels use gnll_dvar_exact below; this form serves the rest.) */
 static inline double gnll_dvar(double iv, double t)
 {
     return 0.5 * (iv - t * t);
+}
+
+/* The residual r = x - y is rh + rl exactly, rh = fl(x - y) (Knuth's
+ * two-sum); rl is 0 whenever the subtraction is exact. */
+static inline double gnll_diff_lo(double x, double y, double rh)
+{
+    const double bb = rh - x;
+    return (x - (rh - bb)) + (-y - bb);
+}
+
+/* t = r / v = (rh + rl) / v to within about half an ulp.  With FMA: one
+ * Newton step from t0 = rh * iv, whose residual rh - t0 v is exact;
+ * without: a division (rl, below half an ulp of rh, is then dropped). */
+static inline double gnll_ratio(double rh, double rl, double v, double iv,
+                                int fused)
+{
+    if (!fused)
+        return rh / v;
+    const double t0 = rh * iv;
+    return fma(fma(-t0, v, rh) + rl, iv, t0);
+}
+
+/* d loss / d var = 0.5 * (1/v - r^2/v^2) = -0.5 * iv * (r t - 1).
+ * r t - 1 is formed with FMA's single rounding, so where 1/v and r^2/v^2
+ * cancel the error stays within about an ulp of the larger of them
+ * (forming iv - t^2 loses up to 4 ulp there). */
+static inline double gnll_dvar_exact(double rh, double rl, double t,
+                                     double v, double iv, int fused)
+{
+    if (!fused)  /* rh t - 1 rounds once more; divide to save a rounding */
+        return -0.5 * (((rh * t - 1.0) + rl * t) / v);
+    return -0.5 * iv * fma(rl, t, fma(rh, t, -1.0));
+}
+
+/* a if it is finite, else b.  The accurate forms above assume finite
+ * operands (inf - inf, 0 * inf inside them give NaN); where they are not
+ * finite, the plain forms give torch's values for inf, NaN and zero v. */
+static inline double gnll_finite_or(double a, double b)
+{
+    return fabs(a) <= DBL_MAX ? a : b;
+}
+
+/* The same three in float, for the single-precision path (FMA only). */
+static inline float gnll_diff_lo_single(float x, float y, float rh)
+{
+    const float bb = rh - x;
+    return (x - (rh - bb)) + (-y - bb);
+}
+
+static inline float gnll_ratio_single(float rh, float rl, float v, float iv)
+{
+    const float t0 = rh * iv;
+    return fmaf(fmaf(-t0, v, rh) + rl, iv, t0);
+}
+
+static inline float gnll_dvar_exact_single(float rh, float rl, float t,
+                                           float iv)
+{
+    return -0.5f * iv * fmaf(rl, t, fmaf(rh, t, -1.0f));
 }
 
 /* ---- per-element formulas of the extended kernels ------------------------
@@ -150,10 +212,12 @@ static inline void gnll_finish(gnll_block_result *res, double loss_sum,
 #undef T
 #undef NAME
 #define T float
+#define GNLL_SINGLE 1
 #define NAME(f) f##_f32_baseline
 #include "_kernels_impl.h"
 #undef T
 #undef NAME
+#undef GNLL_SINGLE
 
 #if GNLL_X86_PATHS
 #pragma GCC push_options
@@ -164,10 +228,12 @@ static inline void gnll_finish(gnll_block_result *res, double loss_sum,
 #undef T
 #undef NAME
 #define T float
+#define GNLL_SINGLE 1
 #define NAME(f) f##_f32_v3
 #include "_kernels_impl.h"
 #undef T
 #undef NAME
+#undef GNLL_SINGLE
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -178,10 +244,12 @@ static inline void gnll_finish(gnll_block_result *res, double loss_sum,
 #undef T
 #undef NAME
 #define T float
+#define GNLL_SINGLE 1
 #define NAME(f) f##_f32_v4
 #include "_kernels_impl.h"
 #undef T
 #undef NAME
+#undef GNLL_SINGLE
 #pragma GCC pop_options
 #endif
 

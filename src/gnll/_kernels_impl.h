@@ -15,6 +15,13 @@
  * so sums are reproducible bit for bit.
  */
 
+/* 1 where this instantiation's instruction set has fused multiply-add. */
+#ifdef __FMA__
+#define GNLL_FMA 1
+#else
+#define GNLL_FMA 0
+#endif
+
 /* lanes[j] += buf[k + j]: a fixed-order, exactly vectorisable partial sum. */
 static inline void NAME(lane_add)(double *restrict lanes,
                                   const double *restrict buf, ptrdiff_t m)
@@ -105,6 +112,153 @@ static inline void NAME(emit)(ptrdiff_t m, const double *restrict lb,
     NAME(lane_add)(lanes, lb, m);
 }
 
+#if defined(GNLL_SINGLE) && GNLL_FMA
+/*
+ * Single-precision evaluation of one block of the plain var kernel (float32
+ * data only).  The formulas are the double ones, evaluated in float with
+ * twice the vector lanes and the vector logf; the outputs and the loss are
+ * within a few ulp of the double evaluation rounded to float (the tests and
+ * benchmarks/compare.py measure it): r = x - y is kept exactly as rh + rl,
+ * t = r / v is within about half an ulp, and the var gradient is formed
+ * as -0.5 iv (r t - 1) with FMA (see gnll_dvar_exact).  Only instruction
+ * sets with FMA take this path.
+ * Only blocks where every element is safely inside float's range are done
+ * here: 2^-30 <= v <= 2^30, |r| <= 2^30 and upstream gradients 0 or within
+ * 2^-30 <= |g| <= 2^30 keep every intermediate (r^2/v^2 <= 2^120) finite
+ * and normal; NaN or inf anywhere fails the test.  Any other block returns
+ * 0 and is recomputed in double, so edge cases behave as in float64.
+ */
+#define GNLL_SAFE_HI 0x1p30f
+#define GNLL_SAFE_LO 0x1p-30f
+
+/* dst[k] = sign * a[k] * b[k] (b NULL: a[k]) from float buffers, with
+ * non-temporal stores when `stream` is set and dst is 16-byte aligned. */
+static inline void NAME(put_single)(float *restrict dst,
+                                    const float *restrict a,
+                                    const float *restrict b, float sign,
+                                    ptrdiff_t m, int stream)
+{
+    float ob[GNLL_BLK] __attribute__((aligned(64)));
+    float *to = dst;
+#if GNLL_NT_STORES
+    if (stream && ((uintptr_t)dst & 15) == 0)
+        to = ob;
+#else
+    (void)stream;
+#endif
+    if (b)
+        for (ptrdiff_t k = 0; k < m; k++)
+            to[k] = sign * (a[k] * b[k]);
+    else
+        for (ptrdiff_t k = 0; k < m; k++)
+            to[k] = a[k];
+#if GNLL_NT_STORES
+    if (to == ob) {
+        ptrdiff_t k = 0;
+        for (; k + 4 <= m; k += 4)
+            _mm_stream_ps(dst + k, _mm_load_ps(ob + k));
+        for (; k < m; k++)
+            dst[k] = ob[k];
+    }
+#endif
+}
+
+/* lanes[j] += the sum of buf[k + j] (widened to double) over k, in a fixed
+ * order: two interleaved accumulators of GNLL_LANES lanes (elements k with
+ * k % 16 < 8 and >= 8), so that consecutive additions do not wait on each
+ * other, folded into `lanes` at the end. */
+static inline void NAME(lane_add_single)(double *restrict lanes,
+                                         const float *restrict buf,
+                                         ptrdiff_t m)
+{
+    double a0[GNLL_LANES] = {0}, a1[GNLL_LANES] = {0};
+    ptrdiff_t k = 0;
+    for (; k + 2 * GNLL_LANES <= m; k += 2 * GNLL_LANES) {
+        for (int j = 0; j < GNLL_LANES; j++)
+            a0[j] += (double)buf[k + j];
+        for (int j = 0; j < GNLL_LANES; j++)
+            a1[j] += (double)buf[k + GNLL_LANES + j];
+    }
+    for (int j = 0; k + j < m; j++)
+        (j < GNLL_LANES ? a0 : a1)[j % GNLL_LANES] += (double)buf[k + j];
+    for (int j = 0; j < GNLL_LANES; j++)
+        lanes[j] += a0[j] + a1[j];
+}
+
+static inline int NAME(block_single)(const float *restrict xb,
+                                     const float *restrict yb,
+                                     const float *restrict vb, ptrdiff_t m,
+                                     float eps, float c, int want_grad,
+                                     float *restrict loss, float *restrict gx,
+                                     float *restrict gy, float *restrict gv,
+                                     const float *restrict gout, float gscale,
+                                     double *restrict lanes, int stream,
+                                     int *neg)
+{
+    float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK], sb[GNLL_BLK];
+    int bad = 0, ng = 0;
+    if (want_grad) {
+#pragma omp simd reduction(| : bad, ng)
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float vk = vb[k], xk = xb[k], yk = yb[k];
+            ng |= vk < 0.0f;
+            const float vc = vk < eps ? eps : vk;
+            const float r = xk - yk;
+            /* bitwise &: short-circuit tests would stop vectorisation */
+            bad |= !((fabsf(r) <= GNLL_SAFE_HI) & (vc >= GNLL_SAFE_LO) &
+                     (vc <= GNLL_SAFE_HI));
+            const float rl = gnll_diff_lo_single(xk, yk, r);
+            const float iv = 1.0f / vc;
+            const float t = gnll_ratio_single(r, rl, vc, iv);
+            lb[k] = 0.5f * (logf(vc) + r * t) + c;
+            tb[k] = t;
+            db[k] = gnll_dvar_exact_single(r, rl, t, iv);
+        }
+    } else {
+#pragma omp simd reduction(| : bad, ng)
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float vk = vb[k];
+            ng |= vk < 0.0f;
+            const float vc = vk < eps ? eps : vk;
+            const float r = xb[k] - yb[k];
+            /* bitwise &: short-circuit tests would stop vectorisation */
+            bad |= !((fabsf(r) <= GNLL_SAFE_HI) & (vc >= GNLL_SAFE_LO) &
+                     (vc <= GNLL_SAFE_HI));
+            lb[k] = 0.5f * (logf(vc) + r * (r / vc)) + c;
+        }
+    }
+    if (gout)  /* an upstream gradient far from 1 could underflow g */
+#pragma omp simd reduction(| : bad)
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float a = fabsf(gout[k]);
+            bad |= !((a <= GNLL_SAFE_HI) & ((a >= GNLL_SAFE_LO) | (a == 0.0f)));
+        }
+    if (bad)
+        return 0;
+    *neg |= ng;
+    if (loss)
+        NAME(put_single)(loss, lb, NULL, 1.0f, m, stream);
+    if (want_grad) {
+        if (gout)
+            for (ptrdiff_t k = 0; k < m; k++)
+                sb[k] = gscale * gout[k];
+        else
+            for (ptrdiff_t k = 0; k < m; k++)
+                sb[k] = gscale;
+        if (gx)
+            NAME(put_single)(gx, sb, tb, 1.0f, m, stream);
+        if (gy)
+            NAME(put_single)(gy, sb, tb, -1.0f, m, stream);
+        if (gv)
+            NAME(put_single)(gv, sb, db, 1.0f, m, stream);
+    }
+    NAME(lane_add_single)(lanes, lb, m);
+    return 1;
+}
+#undef GNLL_SAFE_HI
+#undef GNLL_SAFE_LO
+#endif /* GNLL_SINGLE */
+
 static void NAME(block)(const T *restrict x, const T *restrict y,
                         const T *restrict v, ptrdiff_t n, double eps,
                         double c, T *restrict loss, T *restrict gx,
@@ -117,22 +271,46 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
     const int stream = res->stream;
     int neg = 0;
     const int want_grad = gx || gy || gv;
+#if defined(GNLL_SINGLE) && GNLL_FMA
+    /* eps, c and gscale as floats; the float path is taken only when they
+     * are normal floats (so that rounding them costs at most half an ulp)
+     * and gscale <= 1 (the reductions' 1/n and 1). */
+    const float eps_single = (float)eps, c_single = (float)c;
+    const float gscale_single = (float)gscale;
+    const int single_ok = eps_single >= FLT_MIN && eps_single <= FLT_MAX &&
+                          (c == 0.0 || c_single >= FLT_MIN) &&
+                          gscale_single >= 0x1p-60f && gscale <= 1.0;
+#endif
 
     for (ptrdiff_t b = 0; b < n; b += GNLL_BLK) {
         const ptrdiff_t m = n - b < GNLL_BLK ? n - b : GNLL_BLK;
         const T *xb = x + b, *yb = y + b, *vb = v + b;
+#if defined(GNLL_SINGLE) && GNLL_FMA
+        if (single_ok &&
+            NAME(block_single)(xb, yb, vb, m, eps_single, c_single, want_grad,
+                               loss ? loss + b : NULL, gx ? gx + b : NULL,
+                               gy ? gy + b : NULL, gv ? gv + b : NULL,
+                               gout ? gout + b : NULL, gscale_single, lanes,
+                               stream, &neg))
+            continue;
+#endif
         if (want_grad) {
 #pragma omp simd reduction(| : neg)
             for (ptrdiff_t k = 0; k < m; k++) {
                 const double vk = (double)vb[k];
+                const double xk = (double)xb[k], yk = (double)yb[k];
                 neg |= vk < 0.0;
                 const double vc = gnll_clamp(vk, eps);
-                const double r = (double)xb[k] - (double)yb[k];
+                const double r = xk - yk;
+                const double rl = gnll_diff_lo(xk, yk, r);
                 const double iv = 1.0 / vc;
-                const double t = r * iv;
+                const double t_plain = r * iv;
+                const double t = gnll_finite_or(
+                    gnll_ratio(r, rl, vc, iv, GNLL_FMA), t_plain);
                 lb[k] = gnll_loss(log(vc), r, t, c);
                 tb[k] = t;
-                db[k] = gnll_dvar(iv, t);
+                db[k] = gnll_finite_or(gnll_dvar_exact(r, rl, t, vc, iv, GNLL_FMA),
+                                       gnll_dvar(iv, t_plain));
             }
         } else {
 #pragma omp simd reduction(| : neg)
@@ -530,3 +708,5 @@ static void NAME(xcurv)(const T *restrict x, const T *restrict y,
         h_mp[k] = (T)(kf * mp);
     }
 }
+
+#undef GNLL_FMA
