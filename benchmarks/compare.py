@@ -123,6 +123,15 @@ def gnll_grad(x, y, v, n_threads=None):
     return lambda: f(x, y, v, wrt=wrt, n_threads=n_threads)
 
 
+def gnll_grad_out(x, y, v):
+    # The same call writing into gradient buffers reused from call to call
+    # (``out=``), as a training loop can: no fresh pages to fault in.
+    gnll = module("gnll")
+    f = gnll.gaussian_nll_loss_and_grad
+    bufs = (np.empty_like(x), None, np.empty_like(v))
+    return lambda: f(x, y, v, wrt=("input", "var"), out=bufs)
+
+
 def gnll_fwd(x, y, v, n_threads=None):
     gnll = module("gnll")
     f = gnll.gaussian_nll_loss
@@ -425,6 +434,7 @@ def fresh_copy(x, y, v):
 GRAD_PEERS = [
     ("gnll", gnll_grad, {}),
     ("gnll 1 thread", gnll_grad, {"n_threads": 1}),
+    ("gnll out= (reused buffers)", gnll_grad_out, {}),
     ("NumPy naive fwd+bwd", numpy_grad, {}),
     ("PyTorch fwd+bwd (autograd)", torch_grad, {}),
     ("JAX jit(value_and_grad)", jax_grad, {}),
@@ -1079,6 +1089,11 @@ def evaluate_targets(records):
         r, b = rat(rec, "gnll", "np.copyto (1 array)")
         add(f"loss+grads {dt}: cost in np.copyto units", r, "<= 2.5",
             None if r is None else r <= 2.5, "gnll median / copyto median", b)
+        # np.copyto writes into an existing array; so does gnll with out=
+        r, b = rat(rec, "gnll out= (reused buffers)", "np.copyto (1 array)")
+        add(f"loss+grads {dt}: cost in np.copyto units, out= buffers", r,
+            "<= 2.5", None if r is None else r <= 2.5,
+            "gnll out= median / copyto median", b)
     for dt in ALL_DTYPES:
         rec = by_key.get(f"loss-{dt}")
         r, b = rat(rec, "JAX jit(fwd)")

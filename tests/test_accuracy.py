@@ -124,3 +124,58 @@ def test_float32_tiny_upstream_gradient(simd_path):
     want = (go.astype(np.float64) * (x.astype(np.float64) - t) / v).astype(np.float32)
     assert np.all(want > 0) and np.all(np.isfinite(want))
     np.testing.assert_allclose(g.input, want, rtol=2.5e-7)
+
+
+FAMILY = [dict(log_var=True), dict(std=True), dict(beta=0.5), dict(beta=1.0),
+          dict(beta=0.3), dict(log_var=True, beta=0.3), dict(weight=True),
+          dict(std=True, beta=0.5, weight=True)]
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+@pytest.mark.parametrize("opts", FAMILY, ids=lambda o: ",".join(sorted(o)) + (
+    f"={o['beta']}" if "beta" in o else ""))
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_float32_loss_family_within_8_ulp_of_its_terms(simd_path, opts, reduction):
+    """float32 loss-family values and gradients (evaluated in float on FMA
+    paths) stay within 8 ulp of the scale of their terms, against a float64
+    evaluation of the same float32 inputs."""
+    x, t, v = stress_data(np.float32, n=30_000, seed=9)
+    v = np.clip(v, 1e-4, 1e4)  # |log v| <= 9.3: |beta log v| stays in range
+    rng = np.random.default_rng(4)
+    w = rng.uniform(0, 3, x.size).astype(np.float32) if opts.get("weight") else None
+    beta = opts.get("beta", 0.0)
+    if opts.get("log_var"):
+        param = {"log_var": np.log(v).astype(np.float32)}
+    elif opts.get("std"):
+        param = {"std": np.sqrt(v).astype(np.float32)}
+    else:
+        param = {"var": v}
+    (name, p32), = param.items()
+    loss, g = gnll.gaussian_nll_loss_and_grad(
+        x, t, **param, beta=beta, weight=w, reduction=reduction)
+    # terms, in float64 from the same float32 inputs
+    P = p32.astype(np.float64)
+    V = np.exp(P) if name == "log_var" else P * P if name == "std" else P
+    V = np.maximum(V, 1e-6)
+    r = x.astype(np.float64) - t.astype(np.float64)
+    k = (np.ones_like(r) if w is None else w.astype(np.float64)) * V ** beta
+    if reduction == "mean":
+        k = k / (x.size if w is None else np.sum(w, dtype=np.float64))
+    dv_terms = 0.5 * (1 / V + r * r / V**2)
+    dp_terms = {"var": dv_terms, "std": 2 * np.abs(P) * dv_terms,
+                "log_var": V * dv_terms}[name]
+    ref_loss, ref_g = gnll.gaussian_nll_loss_and_grad(
+        x.astype(np.float64), t.astype(np.float64), **{name: P}, beta=beta,
+        weight=None if w is None else w.astype(np.float64), reduction=reduction)
+    eps32 = np.finfo(np.float32).eps
+    for got, ref, scale in ((g.input, ref_g.input, k * np.abs(r) / V),
+                            (g.var, ref_g.var, k * dp_terms)):
+        err = np.abs(got.astype(np.float64) - ref)
+        assert np.all(err <= 8 * eps32 * scale + 1e-45), (
+            float(np.max(err / (eps32 * scale + 1e-300))))
+    if reduction == "none":
+        scale = k * 0.5 * (np.abs(np.log(V)) + r * r / V)
+        err = np.abs(loss.astype(np.float64) - ref_loss)
+        assert np.all(err <= 8 * eps32 * scale), float(np.max(err / (eps32 * scale)))
+    else:
+        assert abs(float(loss) - float(ref_loss)) <= 4 * eps32 * abs(float(ref_loss))

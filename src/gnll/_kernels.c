@@ -28,6 +28,8 @@ extern double log(double);
 extern double exp(double);
 #pragma omp declare simd notinbranch
 extern float logf(float);
+#pragma omp declare simd notinbranch
+extern float expf(float);
 #else
 #define GNLL_LIBMVEC 0
 #endif
@@ -109,16 +111,25 @@ static inline double gnll_ratio(double rh, double rl, double v, double iv,
     return fma(fma(-t0, v, rh) + rl, iv, t0);
 }
 
-/* d loss / d var = 0.5 * (1/v - r^2/v^2) = -0.5 * iv * (r t - 1).
- * r t - 1 is formed with FMA's single rounding, so where 1/v and r^2/v^2
+/* 1 - r t, r = rh + rl, with FMA's single roundings (an exact zero is +0). */
+static inline double gnll_one_minus_rt(double rh, double rl, double t,
+                                       int fused)
+{
+    if (!fused)
+        return (1.0 - rh * t) - rl * t;
+    return fma(-rl, t, fma(-rh, t, 1.0));
+}
+
+/* d loss / d var = 0.5 * (1/v - r^2/v^2) = 0.5 * iv * (1 - r t).
+ * 1 - r t is formed with FMA's single rounding, so where 1/v and r^2/v^2
  * cancel the error stays within about an ulp of the larger of them
  * (forming iv - t^2 loses up to 4 ulp there). */
 static inline double gnll_dvar_exact(double rh, double rl, double t,
                                      double v, double iv, int fused)
 {
-    if (!fused)  /* rh t - 1 rounds once more; divide to save a rounding */
-        return -0.5 * (((rh * t - 1.0) + rl * t) / v);
-    return -0.5 * iv * fma(rl, t, fma(rh, t, -1.0));
+    if (!fused)  /* 1 - rh t rounds once more; divide to save a rounding */
+        return 0.5 * (gnll_one_minus_rt(rh, rl, t, 0) / v);
+    return 0.5 * iv * gnll_one_minus_rt(rh, rl, t, 1);
 }
 
 /* a if it is finite, else b.  The accurate forms above assume finite
@@ -142,10 +153,15 @@ static inline float gnll_ratio_single(float rh, float rl, float v, float iv)
     return fmaf(fmaf(-t0, v, rh) + rl, iv, t0);
 }
 
+static inline float gnll_one_minus_rt_single(float rh, float rl, float t)
+{
+    return fmaf(-rl, t, fmaf(-rh, t, 1.0f));
+}
+
 static inline float gnll_dvar_exact_single(float rh, float rl, float t,
                                            float iv)
 {
-    return -0.5f * iv * fmaf(rl, t, fmaf(rh, t, -1.0f));
+    return 0.5f * iv * gnll_one_minus_rt_single(rh, rl, t);
 }
 
 /* ---- per-element formulas of the extended kernels ------------------------

@@ -185,6 +185,50 @@ static inline void NAME(lane_add_single)(double *restrict lanes,
         lanes[j] += a0[j] + a1[j];
 }
 
+/* 1 if an upstream gradient is outside the safe range (it could make the
+ * float product g = gscale * gout underflow). */
+static inline int NAME(gout_unsafe)(const float *restrict gout, ptrdiff_t m)
+{
+    int bad = 0;
+    if (gout)
+#pragma omp simd reduction(| : bad)
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float a = fabsf(gout[k]);
+            bad |= !((a <= GNLL_SAFE_HI) & ((a >= GNLL_SAFE_LO) | (a == 0.0f)));
+        }
+    return bad;
+}
+
+/* emit() for float buffers: lb = loss, tb = d/dinput and db = d/dparameter
+ * factors, each times g = gscale * gout[k]. */
+static inline void NAME(emit_single)(ptrdiff_t m, const float *restrict lb,
+                                     const float *restrict tb,
+                                     const float *restrict db,
+                                     float *restrict loss, float *restrict gx,
+                                     float *restrict gy, float *restrict gv,
+                                     const float *restrict gout, float gscale,
+                                     double *restrict lanes, int stream)
+{
+    float sb[GNLL_BLK];
+    if (loss)
+        NAME(put_single)(loss, lb, NULL, 1.0f, m, stream);
+    if (gx || gy || gv) {
+        if (gout)
+            for (ptrdiff_t k = 0; k < m; k++)
+                sb[k] = gscale * gout[k];
+        else
+            for (ptrdiff_t k = 0; k < m; k++)
+                sb[k] = gscale;
+        if (gx)
+            NAME(put_single)(gx, sb, tb, 1.0f, m, stream);
+        if (gy)
+            NAME(put_single)(gy, sb, tb, -1.0f, m, stream);
+        if (gv)
+            NAME(put_single)(gv, sb, db, 1.0f, m, stream);
+    }
+    NAME(lane_add_single)(lanes, lb, m);
+}
+
 static inline int NAME(block_single)(const float *restrict xb,
                                      const float *restrict yb,
                                      const float *restrict vb, ptrdiff_t m,
@@ -195,7 +239,7 @@ static inline int NAME(block_single)(const float *restrict xb,
                                      double *restrict lanes, int stream,
                                      int *neg)
 {
-    float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK], sb[GNLL_BLK];
+    float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     int bad = 0, ng = 0;
     if (want_grad) {
 #pragma omp simd reduction(| : bad, ng)
@@ -227,36 +271,14 @@ static inline int NAME(block_single)(const float *restrict xb,
             lb[k] = 0.5f * (logf(vc) + r * (r / vc)) + c;
         }
     }
-    if (gout)  /* an upstream gradient far from 1 could underflow g */
-#pragma omp simd reduction(| : bad)
-        for (ptrdiff_t k = 0; k < m; k++) {
-            const float a = fabsf(gout[k]);
-            bad |= !((a <= GNLL_SAFE_HI) & ((a >= GNLL_SAFE_LO) | (a == 0.0f)));
-        }
+    bad |= NAME(gout_unsafe)(gout, m);
     if (bad)
         return 0;
     *neg |= ng;
-    if (loss)
-        NAME(put_single)(loss, lb, NULL, 1.0f, m, stream);
-    if (want_grad) {
-        if (gout)
-            for (ptrdiff_t k = 0; k < m; k++)
-                sb[k] = gscale * gout[k];
-        else
-            for (ptrdiff_t k = 0; k < m; k++)
-                sb[k] = gscale;
-        if (gx)
-            NAME(put_single)(gx, sb, tb, 1.0f, m, stream);
-        if (gy)
-            NAME(put_single)(gy, sb, tb, -1.0f, m, stream);
-        if (gv)
-            NAME(put_single)(gv, sb, db, 1.0f, m, stream);
-    }
-    NAME(lane_add_single)(lanes, lb, m);
+    NAME(emit_single)(m, lb, tb, db, loss, gx, gy, gv, gout, gscale, lanes,
+                      stream);
     return 1;
 }
-#undef GNLL_SAFE_HI
-#undef GNLL_SAFE_LO
 #endif /* GNLL_SINGLE */
 
 static void NAME(block)(const T *restrict x, const T *restrict y,
@@ -468,21 +490,26 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
     return neg;
 }
 
-/* db[k] = 0 where the parameter is at or below its clamp (MLX's rule). */
-static void NAME(xzero)(const T *restrict pb, ptrdiff_t m,
-                        const gnll_options *o, double *restrict db)
+/* The parameter is at or below its clamp (MLX's rule: zero gradient). */
+static inline int NAME(xclamped)(double p, const gnll_options *o)
 {
-    const double eps = o->eps, leps = o->log_eps;
-    if (o->param == GNLL_PARAM_LOG_VAR) {
-        for (ptrdiff_t k = 0; k < m; k++)
-            db[k] = (double)pb[k] <= leps ? 0.0 : db[k];
-    } else if (o->param == GNLL_PARAM_STD) {
-        for (ptrdiff_t k = 0; k < m; k++)
-            db[k] = (double)pb[k] * (double)pb[k] <= eps ? 0.0 : db[k];
-    } else {
-        for (ptrdiff_t k = 0; k < m; k++)
-            db[k] = (double)pb[k] <= eps ? 0.0 : db[k];
-    }
+    return o->param == GNLL_PARAM_LOG_VAR ? p <= o->log_eps
+           : o->param == GNLL_PARAM_STD   ? p * p <= o->eps
+                                          : p <= o->eps;
+}
+
+/* db[k] (or, if db is NULL, dbs[k]) = 0 where the parameter is clamped. */
+static void NAME(xzero)(const T *restrict pb, ptrdiff_t m,
+                        const gnll_options *o, double *restrict db,
+                        float *restrict dbs)
+{
+    for (ptrdiff_t k = 0; k < m; k++)
+        if (NAME(xclamped)((double)pb[k], o)) {
+            if (db)
+                db[k] = 0.0;
+            else
+                dbs[k] = 0.0f;
+        }
 }
 
 /* Multiply the block's loss and gradient factors by the sample weights;
@@ -516,6 +543,142 @@ static int NAME(xweigh)(const T *restrict wb, ptrdiff_t m, int want_grad,
      : bmode == 3 ? GNLL_XEVAL_B(P, 3)                                       \
                   : GNLL_XEVAL_B(P, 1))
 
+#if defined(GNLL_SINGLE) && GNLL_FMA
+/*
+ * The extended kernels' single-precision path for float32 data, as
+ * block_single is the plain kernel's: the same formulas as xeval, in float
+ * (expf for log_var and general beta), taken only for blocks whose values
+ * are all inside the safe range: v (after the parameterisation and the
+ * clamp) and |r| as for block_single, |beta log v| <= 20 and weights
+ * within [0, 2^30].  Any other block (including bad weights, which the
+ * double path reports) returns 0 and is evaluated in double.
+ */
+static GNLL_ALWAYS_INLINE int
+NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
+                   const float *restrict pb, ptrdiff_t m, float eps,
+                   float leps, float c, float beta, const int param,
+                   const int bmode, const int want_grad, float *restrict lb,
+                   float *restrict tb, float *restrict db, int *neg)
+{
+    int bad = 0, ng = 0;
+#pragma omp simd reduction(| : bad, ng)
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const float pk = pb[k], xk = xb[k], yk = yb[k];
+        const float r = xk - yk;
+        float vc, logv;
+        if (param == GNLL_PARAM_LOG_VAR) {
+            logv = pk < leps ? leps : pk;
+            bad |= !(fabsf(logv) <= 20.0f);
+            vc = expf(logv);
+        } else if (param == GNLL_PARAM_STD) {
+            /* log v = max(log eps, 2 log|sigma|): rounding sigma^2 first
+             * would cost an absolute 2^-24 in log v, a lot where v is near
+             * 1.  (Not written as a select of two logf calls: a call inside
+             * a conditional stops vectorisation.) */
+            ng |= pk < 0.0f;
+            const float vv = pk * pk;
+            vc = vv < eps ? eps : vv;
+            bad |= !((vc >= GNLL_SAFE_LO) & (vc <= GNLL_SAFE_HI));
+            const float log_vv = 2.0f * logf(fabsf(pk));
+            logv = log_vv < leps ? leps : log_vv;
+        } else {
+            ng |= pk < 0.0f;
+            vc = pk < eps ? eps : pk;
+            bad |= !((vc >= GNLL_SAFE_LO) & (vc <= GNLL_SAFE_HI));
+            logv = logf(vc);
+        }
+        bad |= !(fabsf(r) <= GNLL_SAFE_HI);
+        const float rl = gnll_diff_lo_single(xk, yk, r);
+        const float iv = 1.0f / vc;
+        const float t = gnll_ratio_single(r, rl, vc, iv);
+        float bw = 1.0f;
+        if (bmode == 1) {
+            bad |= !(fabsf(beta * logv) <= 20.0f);
+            bw = expf(beta * logv);
+        } else if (bmode == 2) {
+            bw = sqrtf(vc);
+        } else if (bmode == 3) {
+            bw = vc;
+        }
+        lb[k] = bw * (0.5f * (logv + r * t) + c);
+        if (want_grad) {
+            /* d/dv = 0.5 iv (1 - r t); d/ds = v d/dv; d/dsigma = 2 sigma d/dv */
+            const float u1 = gnll_one_minus_rt_single(r, rl, t);
+            const float d = param == GNLL_PARAM_LOG_VAR ? 0.5f * u1
+                            : param == GNLL_PARAM_STD
+                                ? (2.0f * pk) * (0.5f * iv * u1)
+                                : 0.5f * iv * u1;
+            tb[k] = bw * t;
+            db[k] = bw * d;
+        }
+    }
+    *neg |= ng;
+    return bad;
+}
+
+#define GNLL_XEVAL_SINGLE_B(P, B)                                             \
+    (want_grad ? NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta, P, B,  \
+                                    1, lb, tb, db, &ng)                       \
+               : NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta, P, B,  \
+                                    0, lb, tb, db, &ng))
+#define GNLL_XEVAL_SINGLE(P)                                                 \
+    (bmode == 0   ? GNLL_XEVAL_SINGLE_B(P, 0)                                \
+     : bmode == 2 ? GNLL_XEVAL_SINGLE_B(P, 2)                                \
+     : bmode == 3 ? GNLL_XEVAL_SINGLE_B(P, 3)                                \
+                  : GNLL_XEVAL_SINGLE_B(P, 1))
+
+static int NAME(xblock_single)(const float *restrict xb,
+                               const float *restrict yb,
+                               const float *restrict pb,
+                               const float *restrict wb, ptrdiff_t m,
+                               const gnll_options *o, int bmode,
+                               float *restrict loss, float *restrict gx,
+                               float *restrict gy, float *restrict gp,
+                               const float *restrict gout, float gscale,
+                               double *restrict lanes, int stream, int *neg)
+{
+    float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
+    const float eps = (float)o->eps, c = (float)o->c, beta = (float)o->beta;
+    const float leps = o->log_eps < -1e30 ? -FLT_MAX : (float)o->log_eps;
+    const int want_grad = gx || gy || gp;
+    int bad, ng = 0;
+    switch (o->param) {
+    case GNLL_PARAM_LOG_VAR:
+        bad = GNLL_XEVAL_SINGLE(GNLL_PARAM_LOG_VAR);
+        break;
+    case GNLL_PARAM_STD:
+        bad = GNLL_XEVAL_SINGLE(GNLL_PARAM_STD);
+        break;
+    default:
+        bad = GNLL_XEVAL_SINGLE(GNLL_PARAM_VAR);
+    }
+    if (wb)
+#pragma omp simd reduction(| : bad)
+        for (ptrdiff_t k = 0; k < m; k++)
+            bad |= !((wb[k] >= 0.0f) & (wb[k] <= GNLL_SAFE_HI));
+    bad |= NAME(gout_unsafe)(gout, m);
+    if (bad)
+        return 0;
+    if (want_grad && o->zero_clamp_grad)  /* compared in double, as xzero */
+        NAME(xzero)(pb, m, o, NULL, db);
+    if (wb) {
+        for (ptrdiff_t k = 0; k < m; k++)
+            lb[k] *= wb[k];
+        if (want_grad)
+            for (ptrdiff_t k = 0; k < m; k++) {
+                tb[k] *= wb[k];
+                db[k] *= wb[k];
+            }
+    }
+    *neg |= ng;
+    NAME(emit_single)(m, lb, tb, db, loss, gx, gy, gp, gout, gscale, lanes,
+                      stream);
+    return 1;
+}
+#undef GNLL_XEVAL_SINGLE
+#undef GNLL_XEVAL_SINGLE_B
+#endif /* GNLL_SINGLE */
+
 static void NAME(xblock)(const T *restrict x, const T *restrict y,
                          const T *restrict p, const T *restrict w,
                          ptrdiff_t n, const gnll_options *o,
@@ -533,9 +696,26 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
                       : o->beta == 1.0 ? 3
                                        : 1;
 
+#if defined(GNLL_SINGLE) && GNLL_FMA
+    const float gscale_single = (float)gscale;
+    const int single_ok =
+        (float)o->eps >= FLT_MIN && (o->c == 0.0 || (float)o->c >= FLT_MIN) &&
+        gscale_single >= 0x1p-60f && gscale <= 1.0 &&
+        (o->param != GNLL_PARAM_LOG_VAR || o->log_eps <= 20.0);
+#endif
+
     for (ptrdiff_t b = 0; b < n; b += GNLL_BLK) {
         const ptrdiff_t m = n - b < GNLL_BLK ? n - b : GNLL_BLK;
         const T *xb = x + b, *yb = y + b, *pb = p + b;
+#if defined(GNLL_SINGLE) && GNLL_FMA
+        if (single_ok &&
+            NAME(xblock_single)(xb, yb, pb, w ? w + b : NULL, m, o, bmode,
+                                loss ? loss + b : NULL, gx ? gx + b : NULL,
+                                gy ? gy + b : NULL, gp ? gp + b : NULL,
+                                gout ? gout + b : NULL, gscale_single, lanes,
+                                stream, &neg))
+            continue;
+#endif
         switch (o->param) {
         case GNLL_PARAM_LOG_VAR:
             neg |= GNLL_XEVAL(GNLL_PARAM_LOG_VAR);
@@ -547,7 +727,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
             neg |= GNLL_XEVAL(GNLL_PARAM_VAR);
         }
         if (want_grad && o->zero_clamp_grad)
-            NAME(xzero)(pb, m, o, db);
+            NAME(xzero)(pb, m, o, db, NULL);
         if (w)
             neg |= NAME(xweigh)(w + b, m, want_grad, lb, tb, db);
         NAME(emit)(m, lb, tb, db, loss ? loss + b : NULL, gx ? gx + b : NULL,
@@ -710,3 +890,5 @@ static void NAME(xcurv)(const T *restrict x, const T *restrict y,
 }
 
 #undef GNLL_FMA
+#undef GNLL_SAFE_HI
+#undef GNLL_SAFE_LO

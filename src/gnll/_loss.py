@@ -21,6 +21,7 @@ from ._validation import (
     check_clamp_grad,
     check_eps,
     check_n_threads,
+    check_out,
     check_reduction,
     check_var_sign,
     check_weight,
@@ -228,10 +229,11 @@ def _options(var, log_var, std, beta, weight, clamp_grad):
 
 
 def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
-              grad_output=None, opts=None):
+              grad_output=None, opts=None, out=None):
     """Shared implementation: returns (loss, Grads), or (loss, None) when
     `wrt` is None (the loss alone).  `opts` (from :func:`_options`) selects
-    the extended kernels; `var` is then ignored."""
+    the extended kernels; `var` is then ignored.  `out` (checked here) holds
+    preallocated gradient buffers."""
     name = "var"
     if opts is not None:
         name, var, param, beta, weight, zero = opts
@@ -262,11 +264,25 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     else:
         gscale, gout = 1.0, None
     loss_out = np.empty(n, dtype) if reduction == "none" else None
-    gx = np.empty(n, dtype) if "input" in want else None
-    gy = np.empty(n, dtype) if "target" in want else None
-    gv = None
+    out_x = out_y = out_v = None
+    if out is not None:
+        operands = (input, target, var, grad_output)
+        if opts is not None:
+            operands += (weight,)
+        out_x, out_y, out_v = check_out(out, want, dtype,
+                                        (x_shape, y_shape, np.shape(var)), operands)
+    # The kernels write straight into an out buffer that has the loss's shape;
+    # a broadcast argument's gradient is reduced first, then copied in.
+    gx = gy = gv = None
+    if "input" in want:
+        gx = out_x.reshape(-1) if out_x is not None and x_shape == shape else np.empty(n, dtype)
+    if "target" in want:
+        gy = out_y.reshape(-1) if out_y is not None and y_shape == shape else np.empty(n, dtype)
     if "var" in want:
-        gv = np.empty(vf.shape[0], np.float64 if mode == "rows" else dtype)
+        if out_v is not None and mode == "full" and np.shape(var) == shape:
+            gv = out_v.reshape(-1)
+        else:
+            gv = np.empty(vf.shape[0], np.float64 if mode == "rows" else dtype)
 
     c = HALF_LOG_2PI if full else 0.0
     f32 = dtype == np.float32
@@ -312,7 +328,20 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         else:
             grad_var = _sum_to_shape(gv.reshape(shape), v_used)
         grad_var = grad_var.reshape(np.shape(var))
+    if out is not None:
+        grad_input = _into(out_x, grad_input)
+        grad_target = _into(out_y, grad_target)
+        grad_var = _into(out_v, grad_var)
     return loss, Grads(grad_input, grad_target, grad_var)
+
+
+def _into(buffer, grad):
+    """`grad` stored in `buffer` (if given, and not already written there)."""
+    if buffer is None or grad is None:
+        return grad
+    if not np.shares_memory(buffer, grad):
+        np.copyto(buffer, grad)
+    return buffer
 
 
 # The kernels' float64 and float32 specialisations, looked up once: calling
@@ -497,7 +526,7 @@ def gaussian_nll_loss_and_grad(input, target, var=None, full=False, eps=1e-6,
                                reduction="mean", *, log_var=None, std=None, beta=0.0,
                                weight=None, clamp_grad="straight_through",
                                grad_output=None, wrt=("input", "target", "var"),
-                               n_threads=None):
+                               n_threads=None, out=None):
     r"""Gaussian negative log-likelihood loss and its gradients, in one pass.
 
     Parameters
@@ -518,6 +547,15 @@ def gaussian_nll_loss_and_grad(input, target, var=None, full=False, eps=1e-6,
         three.
     n_threads : int, optional
         As for :func:`gaussian_nll_loss`.
+    out : Grads or tuple of (ndarray or None), optional
+        Preallocated arrays ``(input, target, var)`` to write the gradients
+        into, as NumPy's ``out=`` does; None entries are allocated.  Each
+        array must have the gradient's shape (that of the argument as
+        passed) and the compute dtype, be C-contiguous and writeable, and
+        not overlap the inputs.  Reusing buffers across calls, as in a
+        training loop, saves the operating system's zeroing of fresh
+        pages, a large part of a big call's time.  The returned gradients
+        are these same arrays.
 
     Returns
     -------
@@ -534,10 +572,11 @@ def gaussian_nll_loss_and_grad(input, target, var=None, full=False, eps=1e-6,
     Raises
     ------
     ValueError
-        As :func:`gaussian_nll_loss`; also for an unknown name in `wrt` or a
-        `grad_output` of the wrong shape.
+        As :func:`gaussian_nll_loss`; also for an unknown name in `wrt`, a
+        `grad_output` of the wrong shape, or an `out` array that does not
+        fit (shape, dtype, layout, overlap, or a gradient not in `wrt`).
     TypeError
-        As :func:`gaussian_nll_loss`.
+        As :func:`gaussian_nll_loss`; also if `out` is not a 3-tuple.
 
     See Also
     --------
@@ -621,13 +660,23 @@ def gaussian_nll_loss_and_grad(input, target, var=None, full=False, eps=1e-6,
     ...     mu, y, np.array([0.0, 0.25]), eps=1e-2, clamp_grad="zero", wrt="var")
     >>> grads.var
     array([0., 1.])
+
+    Writing into buffers that are reused from call to call:
+
+    >>> g_mu, g_var = np.empty(2), np.empty(2)
+    >>> loss, grads = gnll.gaussian_nll_loss_and_grad(
+    ...     mu, y, var, wrt=("input", "var"), out=(g_mu, None, g_var))
+    >>> grads.var is g_var
+    True
+    >>> g_var
+    array([0.1875, 1.    ])
     """
     opts = None
     if (log_var is not None or std is not None or weight is not None or beta != 0.0
             or clamp_grad != "straight_through" or var is None):
         opts = _options(var, log_var, std, beta, weight, clamp_grad)
     return _evaluate(input, target, var, full, eps, reduction, n_threads, wrt, grad_output,
-                     opts=opts)
+                     opts=opts, out=out)
 
 
 class GaussianNLLLoss:
@@ -699,13 +748,13 @@ class GaussianNLLLoss:
 
     def loss_and_grad(self, input, target, var=None, *, log_var=None, std=None,
                       weight=None, grad_output=None, wrt=("input", "target", "var"),
-                      n_threads=None):
+                      n_threads=None, out=None):
         """The loss and its gradients; see :func:`gaussian_nll_loss_and_grad`."""
         return gaussian_nll_loss_and_grad(
             input, target, var, self.full, self.eps, self.reduction,
             log_var=log_var, std=std, beta=self.beta, weight=weight,
             clamp_grad=self.clamp_grad, grad_output=grad_output, wrt=wrt,
-            n_threads=n_threads)
+            n_threads=n_threads, out=out)
 
     def __repr__(self):
         extra = ""

@@ -168,6 +168,50 @@ def check_wrt(wrt, param="var"):
     return tuple(out)
 
 
+def check_out(out, want, dtype, shapes, operands):
+    """The (input, target, var) output buffers from `out`, checked.
+
+    `shapes` are the gradients' shapes, `operands` the arrays that an output
+    must not overlap.  Each buffer is None (allocate) or a writeable,
+    C-contiguous ndarray of exactly the gradient's shape and dtype."""
+    if isinstance(out, np.ndarray) or not isinstance(out, (tuple, list)) or len(out) != 3:
+        raise TypeError(
+            "out must be a Grads or a tuple of three arrays or None "
+            f"(input, target, var), got {type(out).__name__}"
+        )
+    buffers = tuple(out)
+    for field, buf, shape in zip(GRAD_NAMES, buffers, shapes):
+        if buf is None:
+            continue
+        if field not in want:
+            raise ValueError(
+                f"out.{field} was given but the {field} gradient is not "
+                f"requested in wrt"
+            )
+        if (not isinstance(buf, np.ndarray) or buf.dtype != dtype
+                or buf.shape != tuple(shape) or not buf.flags.c_contiguous
+                or not buf.flags.writeable):
+            got = (f"{type(buf).__name__}" if not isinstance(buf, np.ndarray) else
+                   f"{buf.dtype.str} array of shape {buf.shape}"
+                   + ("" if buf.flags.c_contiguous else ", not C-contiguous")
+                   + ("" if buf.flags.writeable else ", read-only"))
+            raise ValueError(
+                f"out.{field} must be a writeable C-contiguous {dtype.name} "
+                f"ndarray of shape {tuple(shape)} (native byte order), got {got}"
+            )
+        for other in operands:
+            if isinstance(other, np.ndarray) and np.may_share_memory(buf, other):
+                raise ValueError(f"out.{field} must not overlap an input array")
+    for i in range(3):
+        for j in range(i + 1, 3):
+            if (buffers[i] is not None and buffers[j] is not None
+                    and np.may_share_memory(buffers[i], buffers[j])):
+                raise ValueError(
+                    f"out.{GRAD_NAMES[i]} and out.{GRAD_NAMES[j]} overlap"
+                )
+    return buffers
+
+
 VARIANCE_PARAMS = ("var", "log_var", "std")
 CLAMP_GRADS = ("straight_through", "zero")
 
