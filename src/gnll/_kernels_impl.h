@@ -295,13 +295,13 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
     const int want_grad = gx || gy || gv;
 #if defined(GNLL_SINGLE) && GNLL_FMA
     /* eps, c and gscale as floats; the float path is taken only when they
-     * are normal floats (so that rounding them costs at most half an ulp)
-     * and gscale <= 1 (the reductions' 1/n and 1). */
+     * are normal floats (so that rounding them costs at most half an ulp),
+     * with gscale (1/n, 1, or a scalar upstream gradient) in 2^-60..2^30. */
     const float eps_single = (float)eps, c_single = (float)c;
     const float gscale_single = (float)gscale;
     const int single_ok = eps_single >= FLT_MIN && eps_single <= FLT_MAX &&
                           (c == 0.0 || c_single >= FLT_MIN) &&
-                          gscale_single >= 0x1p-60f && gscale <= 1.0;
+                          gscale_single >= 0x1p-60f && gscale <= 0x1p30;
 #endif
 
     for (ptrdiff_t b = 0; b < n; b += GNLL_BLK) {
@@ -588,9 +588,10 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
             logv = logf(vc);
         }
         bad |= !(fabsf(r) <= GNLL_SAFE_HI);
-        const float rl = gnll_diff_lo_single(xk, yk, r);
-        const float iv = 1.0f / vc;
-        const float t = gnll_ratio_single(r, rl, vc, iv);
+        /* the loss alone needs r / v only to within an ulp or so */
+        const float rl = want_grad ? gnll_diff_lo_single(xk, yk, r) : 0.0f;
+        const float iv = want_grad ? 1.0f / vc : 0.0f;
+        const float t = want_grad ? gnll_ratio_single(r, rl, vc, iv) : r / vc;
         float bw = 1.0f;
         if (bmode == 1) {
             bad |= !(fabsf(beta * logv) <= 20.0f);
@@ -700,7 +701,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
     const float gscale_single = (float)gscale;
     const int single_ok =
         (float)o->eps >= FLT_MIN && (o->c == 0.0 || (float)o->c >= FLT_MIN) &&
-        gscale_single >= 0x1p-60f && gscale <= 1.0 &&
+        gscale_single >= 0x1p-60f && gscale <= 0x1p30 &&
         (o->param != GNLL_PARAM_LOG_VAR || o->log_eps <= 20.0);
 #endif
 
