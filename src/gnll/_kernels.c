@@ -52,7 +52,7 @@ extern float expf(float);
 #endif
 
 #if defined(__x86_64__) && defined(__SSE2__)
-#include <emmintrin.h>
+#include <immintrin.h>
 #include <stdint.h>
 #define GNLL_NT_STORES 1
 #else

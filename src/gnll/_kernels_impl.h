@@ -34,6 +34,53 @@ static inline void NAME(lane_add)(double *restrict lanes,
         lanes[j] += buf[k + j];
 }
 
+#if GNLL_NT_STORES
+#if defined(__AVX512F__)
+#define GNLL_NT_BYTES 64
+#elif defined(__AVX__)
+#define GNLL_NT_BYTES 32
+#else
+#define GNLL_NT_BYTES 16
+#endif
+/* dst[k] = src[k] for k < m with non-temporal stores as wide as the
+ * instruction set has; a few ordinary stores first align dst. */
+static inline void NAME(stream_copy)(T *restrict dst, const T *restrict src,
+                                     ptrdiff_t m)
+{
+    const ptrdiff_t w = GNLL_NT_BYTES / (ptrdiff_t)sizeof(T);
+    ptrdiff_t k = 0;
+    while (k < m && ((uintptr_t)(dst + k) % GNLL_NT_BYTES) != 0) {
+        dst[k] = src[k];
+        k++;
+    }
+    for (; k + w <= m; k += w) {
+        double *dd = (double *)(void *)(dst + k);
+        float *df = (float *)(void *)(dst + k);
+        const double *sd = (const double *)(const void *)(src + k);
+        const float *sf = (const float *)(const void *)(src + k);
+#if GNLL_NT_BYTES == 64
+        if (sizeof(T) == 8)
+            _mm512_stream_pd(dd, _mm512_loadu_pd(sd));
+        else
+            _mm512_stream_ps(df, _mm512_loadu_ps(sf));
+#elif GNLL_NT_BYTES == 32
+        if (sizeof(T) == 8)
+            _mm256_stream_pd(dd, _mm256_loadu_pd(sd));
+        else
+            _mm256_stream_ps(df, _mm256_loadu_ps(sf));
+#else
+        if (sizeof(T) == 8)
+            _mm_stream_pd(dd, _mm_loadu_pd(sd));
+        else
+            _mm_stream_ps(df, _mm_loadu_ps(sf));
+#endif
+    }
+    for (; k < m; k++)
+        dst[k] = src[k];
+}
+#undef GNLL_NT_BYTES
+#endif
+
 /* dst[k] = (T)(sign * a[k] * b[k]) (b NULL: (T)a[k]), with non-temporal
  * stores when `stream` is set: for outputs much larger than the caches, this
  * saves reading every output line before overwriting it. */
@@ -42,25 +89,15 @@ static inline void NAME(put)(T *restrict dst, const double *restrict a,
                              ptrdiff_t m, int stream)
 {
 #if GNLL_NT_STORES
-    if (stream && ((uintptr_t)dst & 15) == 0) {
+    if (stream && ((uintptr_t)dst % sizeof(T)) == 0) {
         T ob[GNLL_BLK] __attribute__((aligned(64)));
-        ptrdiff_t k = 0;
         if (b)
-            for (k = 0; k < m; k++)
+            for (ptrdiff_t k = 0; k < m; k++)
                 ob[k] = (T)(sign * (a[k] * b[k]));
         else
-            for (k = 0; k < m; k++)
+            for (ptrdiff_t k = 0; k < m; k++)
                 ob[k] = (T)a[k];
-        if (sizeof(T) == 8)
-            for (k = 0; k + 2 <= m; k += 2)
-                _mm_stream_pd((double *)(void *)(dst + k),
-                              _mm_load_pd((const double *)(const void *)(ob + k)));
-        else
-            for (k = 0; k + 4 <= m; k += 4)
-                _mm_stream_ps((float *)(void *)(dst + k),
-                              _mm_load_ps((const float *)(const void *)(ob + k)));
-        for (; k < m; k++)
-            dst[k] = ob[k];
+        NAME(stream_copy)(dst, ob, m);
         return;
     }
 #else
@@ -141,7 +178,7 @@ static inline void NAME(put_single)(float *restrict dst,
     float ob[GNLL_BLK] __attribute__((aligned(64)));
     float *to = dst;
 #if GNLL_NT_STORES
-    if (stream && ((uintptr_t)dst & 15) == 0)
+    if (stream && ((uintptr_t)dst % sizeof(float)) == 0)
         to = ob;
 #else
     (void)stream;
@@ -153,13 +190,8 @@ static inline void NAME(put_single)(float *restrict dst,
         for (ptrdiff_t k = 0; k < m; k++)
             to[k] = a[k];
 #if GNLL_NT_STORES
-    if (to == ob) {
-        ptrdiff_t k = 0;
-        for (; k + 4 <= m; k += 4)
-            _mm_stream_ps(dst + k, _mm_load_ps(ob + k));
-        for (; k < m; k++)
-            dst[k] = ob[k];
-    }
+    if (to == ob)
+        NAME(stream_copy)(dst, ob, m);
 #endif
 }
 
