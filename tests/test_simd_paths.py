@@ -75,3 +75,12 @@ def test_simd_path_large_outputs(simd_path, dtype):
     assert_grads_match(g, x, t, v, reduction="none", dtype=dtype)
     assert_loss_matches(gnll.gaussian_nll_loss(x, t, v, reduction="none"), x, t, v,
                         reduction="none", dtype=dtype)
+
+
+@pytest.mark.parametrize("simd_path", SUPPORTED, indirect=True)
+def test_float32_precision_is_reported(simd_path):
+    # x86-64-v3 and v4 have FMA and evaluate float32 data in float; the
+    # baseline path widens them to double.
+    assert core.float32_in_float() == (simd_path != "baseline")
+    assert gnll.show_config(mode="dicts")["simd"]["float32_in_float"] == \
+        core.float32_in_float()

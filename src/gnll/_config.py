@@ -33,7 +33,8 @@ def show_config(mode="stdout"):
         With ``mode='dicts'``: keys ``version``, ``python``, ``numpy``,
         ``openmp`` (enabled, max_threads, usable_cpus, default_n_threads),
         ``compiler``, ``simd`` (paths: {name: supported}, in_use,
-        vector_log) and ``kernel`` (chunk, parallel_threshold).
+        vector_log, float32_in_float: whether float32 data are computed in
+        float) and ``kernel`` (chunk, parallel_threshold).
 
     Raises
     ------
@@ -66,6 +67,7 @@ def show_config(mode="stdout"):
             "paths": dict(_core.simd_paths()),
             "in_use": _core.get_simd_path(),
             "vector_log": _core.vector_log(),
+            "float32_in_float": _core.float32_in_float(),
             "machine": platform.machine(),
         },
         "kernel": {
@@ -90,6 +92,8 @@ def show_config(mode="stdout"):
     print(f"  SIMD paths:    {paths}")
     print(f"  SIMD in use:   {simd['in_use']} on {simd['machine']}")
     print(f"  vector log:    {'glibc libmvec' if simd['vector_log'] else 'no (scalar log)'}")
+    print(f"  float32 data:  computed in "
+          f"{'float (FMA path)' if simd['float32_in_float'] else 'double'}")
     print(f"  kernel:        chunk {config['kernel']['chunk']} elements, "
           f"threads from {config['kernel']['parallel_threshold']} elements")
     return None

@@ -98,6 +98,7 @@ cdef extern from "_kernels.h" nogil:
     int gnll_get_path()
     int gnll_set_path(int path)
     int gnll_vector_log()
+    int gnll_float32_in_float()
 
 cdef extern from *:
     """
@@ -172,6 +173,12 @@ def set_simd_path(name):
 def vector_log():
     """True when log is vectorised through glibc's libmvec."""
     return bool(gnll_vector_log())
+
+
+def float32_in_float():
+    """True if the selected SIMD path evaluates float32 data in float (the
+    paths with FMA), False if it widens them to double."""
+    return bool(gnll_float32_in_float())
 
 
 # GNU OpenMP cannot start a thread team in a process forked from one that

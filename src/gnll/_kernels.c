@@ -371,6 +371,17 @@ int gnll_set_path(int path)
 
 int gnll_vector_log(void) { return GNLL_LIBMVEC; }
 
+int gnll_float32_in_float(void)
+{
+    static const int *const in_float[] = {
+        &in_float_f32_baseline,
+#if GNLL_X86_PATHS
+        &in_float_f32_v3, &in_float_f32_v4,
+#endif
+    };
+    return *in_float[current - paths];
+}
+
 /* ---- public entry points: forward to the selected path ------------------ */
 
 void gnll_block_f64(const double *x, const double *y, const double *v,

@@ -119,5 +119,7 @@ int gnll_path_supported(int path);      /* the CPU can run it               */
 int gnll_get_path(void);                /* the path in use                  */
 int gnll_set_path(int path);            /* 0 on success, -1 if unsupported  */
 int gnll_vector_log(void);              /* log is vectorised (glibc libmvec) */
+int gnll_float32_in_float(void);        /* the selected path computes float32
+                                           data in float (else in double)   */
 
 #endif

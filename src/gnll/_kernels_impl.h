@@ -22,6 +22,11 @@
 #define GNLL_FMA 0
 #endif
 
+#ifdef GNLL_SINGLE
+/* Whether this instantiation evaluates float32 data in float. */
+static const int NAME(in_float) = GNLL_FMA;
+#endif
+
 /* lanes[j] += buf[k + j]: a fixed-order, exactly vectorisable partial sum. */
 static inline void NAME(lane_add)(double *restrict lanes,
                                   const double *restrict buf, ptrdiff_t m)
