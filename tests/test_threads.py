@@ -1,5 +1,6 @@
 """Threads: determinism across thread counts, threadpoolctl, concurrency, OpenMP build."""
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -217,3 +218,20 @@ def test_forked_child_after_parallel_parent_does_not_hang(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=120, env=dict(os.environ, OMP_NUM_THREADS="2"))
     assert out.stdout.strip() == "OK", (out.stdout, out.stderr[-2000:])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("n", [0, 1, 15, 8193, 100_003])
+def test_total_is_accurate_and_thread_independent(dtype, n):
+    """The weights' total (the "mean" denominator with weight=) is an
+    accurate double sum, the same bits for every thread count."""
+    from gnll import _core
+    a = np.random.default_rng(n).uniform(0, 3, n).astype(dtype)
+    exact = math.fsum(a.astype(np.float64).tolist())
+    got = [_core.total(a, k) for k in (1, 2, 3, 8)]
+    assert len(set(got)) == 1
+    assert abs(got[0] - exact) <= 1e-13 * max(exact, 1.0)
+    b = a.copy()
+    if n:
+        b[n // 2] = np.nan
+        assert math.isnan(_core.total(b, 2))

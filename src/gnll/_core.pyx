@@ -92,6 +92,8 @@ cdef extern from "_kernels.h" nogil:
                         const float *w, Py_ssize_t n,
                         const gnll_options *opt, int fisher, double scale,
                         float *h_mm, float *h_pp, float *h_mp)
+    double gnll_sum_f64(const double *a, Py_ssize_t n)
+    double gnll_sum_f32(const float *a, Py_ssize_t n)
     int gnll_n_paths()
     const char *gnll_path_name(int path)
     int gnll_path_supported(int path)
@@ -364,6 +366,37 @@ def elementwise(const floating[::1] x, const floating[::1] y,
     finally:
         free(results)
     return total, bool(negative)
+
+
+def total(const floating[::1] a, int n_threads=1):
+    """The sum of ``a`` in double precision, in an order fixed by the chunk
+    size (the same result for any number of threads)."""
+    cdef Py_ssize_t n = a.shape[0]
+    cdef Py_ssize_t n_units = (n + _CHUNK - 1) // _CHUNK
+    cdef Py_ssize_t u, start, size
+    cdef int team = _team_size(n, n_units, n_threads)
+    cdef const floating *pa = _cptr(a)
+    cdef double *partial
+    cdef double result = 0.0
+    if n == 0:
+        return 0.0
+    partial = <double *>malloc(n_units * sizeof(double))
+    if partial == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for u in prange(n_units, schedule="static", num_threads=team):
+                start = u * _CHUNK
+                size = n - start if n - start < _CHUNK else _CHUNK
+                if floating is double:
+                    partial[u] = gnll_sum_f64(pa + start, size)
+                else:
+                    partial[u] = gnll_sum_f32(pa + start, size)
+            for u in range(n_units):
+                result = result + partial[u]
+    finally:
+        free(partial)
+    return result
 
 
 def per_row(const floating[::1] x, const floating[::1] y,

@@ -269,6 +269,26 @@ static inline void gnll_finish(gnll_block_result *res, double loss_sum,
 #pragma GCC pop_options
 #endif
 
+/* ---- sums ------------------------------------------------------------------ */
+
+/* The sum of a[0..n) in double, in a fixed order: 16 lanes (element k goes
+ * to lane k % 16), combined as a tree.  Used for the weights' total. */
+#define GNLL_SUM_BODY                                                        \
+    double lanes[16] = {0};                                                  \
+    ptrdiff_t k = 0;                                                         \
+    for (; k + 16 <= n; k += 16)                                             \
+        for (int j = 0; j < 16; j++)                                         \
+            lanes[j] += (double)a[k + j];                                    \
+    for (int j = 0; k + j < n; j++)                                          \
+        lanes[j] += (double)a[k + j];                                        \
+    for (int j = 0; j < 8; j++)                                              \
+        lanes[j] += lanes[j + 8];                                            \
+    return gnll_lanes_total(lanes);
+
+double gnll_sum_f64(const double *a, ptrdiff_t n) { GNLL_SUM_BODY }
+double gnll_sum_f32(const float *a, ptrdiff_t n) { GNLL_SUM_BODY }
+#undef GNLL_SUM_BODY
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 typedef struct {

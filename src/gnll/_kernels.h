@@ -118,6 +118,10 @@ const char *gnll_path_name(int path);   /* "baseline", "x86-64-v3", ...     */
 int gnll_path_supported(int path);      /* the CPU can run it               */
 int gnll_get_path(void);                /* the path in use                  */
 int gnll_set_path(int path);            /* 0 on success, -1 if unsupported  */
+/* Sum of n elements in double, in a fixed order (the weights' total). */
+double gnll_sum_f64(const double *a, ptrdiff_t n);
+double gnll_sum_f32(const float *a, ptrdiff_t n);
+
 int gnll_vector_log(void);              /* log is vectorised (glibc libmvec) */
 int gnll_float32_in_float(void);        /* the selected path computes float32
                                            data in float (else in double)   */

@@ -254,7 +254,9 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
             w = check_weight(weight, shape, values=False)
             extra["w"] = _operand(w, shape, dtype)
             if reduction == "mean":
-                denom = float(np.sum(w, dtype=np.float64)) * (n // w.size) if w.size else 0.0
+                # the total of the broadcast weights, in parallel and in a
+                # fixed order (NaN or inf here: the kernel reports the weight)
+                denom = _core.total(extra["w"], n_threads)
 
     want = () if wrt is None else check_wrt(wrt, name)
     if want:
