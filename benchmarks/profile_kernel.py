@@ -10,8 +10,8 @@ count, the wall time and the process CPU time per element of
 * ``gnll.gaussian_nll_loss`` (reads three arrays, writes nothing),
 * ``gnll.gaussian_nll_loss_and_grad(..., wrt=("input", "var"))`` (reads three,
   writes two new arrays),
-* and, when the private kernel entry point accepts preallocated outputs, the
-  same loss + gradients written into arrays that already exist (no faults).
+* and the same loss + gradients written with ``out=`` into arrays that
+  already exist (no page faults).
 
 Sizes that fit in the L2 cache show the compute cost; 10M shows the
 memory-bound regime.  If the loss costs the same ns/element in cache and at
@@ -62,11 +62,6 @@ def main():
     print(f"gnll {gnll.__version__}, SIMD path "
           f"{cfg.get('simd', {}).get('in_use', '?')}, default threads "
           f"{default_threads}, load average {os.getloadavg()[0]:.2f}")
-    try:
-        from gnll import _core
-        kernel = getattr(_core, "elementwise", None)
-    except ImportError:
-        kernel = None
     print(f"{'dtype':8} {'N':>10} {'what':44} {'thr':>3} "
           f"{'wall ns/el':>10} {'cpu ns/el':>10}")
     for dt in (np.float64, np.float32):
@@ -95,19 +90,10 @@ def main():
                 rows.append(("gnll loss + grads (input, var)", nt,
                              lambda nt=nt: gnll.gaussian_nll_loss_and_grad(
                                  x, y, v, wrt=("input", "var"), n_threads=nt)))
-                if kernel is not None:
-                    k_nt = nt or default_threads or 1
-
-                    def prealloc(k_nt=k_nt):
-                        kernel(x, y, v, 1e-6, 0.0, gx=gx, gv=gv,
-                               gscale=1.0 / n, n_threads=k_nt)
-                    try:
-                        prealloc()
-                    except Exception:
-                        pass
-                    else:
-                        rows.append(("kernel loss + grads, preallocated out",
-                                     nt, prealloc))
+                rows.append(("gnll loss + grads, out= reused buffers", nt,
+                             lambda nt=nt: gnll.gaussian_nll_loss_and_grad(
+                                 x, y, v, wrt=("input", "var"), n_threads=nt,
+                                 out=(gx, None, gv))))
             for what, nt, fn in rows:
                 wall, cpu = measure(fn, n, args.repeats)
                 thr = "-" if nt is None and what.startswith(("np.", "alloc",
