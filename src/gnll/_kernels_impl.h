@@ -86,6 +86,33 @@ static inline void NAME(stream_copy)(T *restrict dst, const T *restrict src,
 #undef GNLL_NT_BYTES
 #endif
 
+/* dst[k] = sign * src[k] (sign +1 or -1: exact), streamed if `stream`. */
+static inline void NAME(copy_out)(T *restrict dst, const T *restrict src,
+                                  int sign, ptrdiff_t m, int stream)
+{
+#if GNLL_NT_STORES
+    if (stream && ((uintptr_t)dst % sizeof(T)) == 0) {
+        if (sign > 0) {
+            NAME(stream_copy)(dst, src, m);
+        } else {
+            T ob[GNLL_BLK] __attribute__((aligned(64)));
+            for (ptrdiff_t k = 0; k < m; k++)
+                ob[k] = -src[k];
+            NAME(stream_copy)(dst, ob, m);
+        }
+        return;
+    }
+#else
+    (void)stream;
+#endif
+    if (sign > 0)
+        for (ptrdiff_t k = 0; k < m; k++)
+            dst[k] = src[k];
+    else
+        for (ptrdiff_t k = 0; k < m; k++)
+            dst[k] = -src[k];
+}
+
 /* dst[k] = (T)(sign * a[k] * b[k]) (b NULL: (T)a[k]), with non-temporal
  * stores when `stream` is set: for outputs much larger than the caches, this
  * saves reading every output line before overwriting it. */
@@ -418,17 +445,20 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
                 const ptrdiff_t m = cols - b < GNLL_BLK ? cols - b : GNLL_BLK;
                 const ptrdiff_t off = i * cols + b;
                 const T *xb = x + off, *yb = y + off;
+                /* d/dinput in the output type straight away: into the
+                 * output itself, or into ob when it is streamed */
+                T ob[GNLL_BLK] __attribute__((aligned(64)));
+                T *restrict to = gx && !stream ? gx + off : ob;
 #pragma omp simd
                 for (ptrdiff_t k = 0; k < m; k++) {
                     const double r = (double)xb[k] - (double)yb[k];
                     lb[k] = r * r;
-                    tb[k] = gscale * (r * iv);
-                    db[k] = -tb[k];
+                    to[k] = (T)(gscale * (r * iv));
                 }
-                if (gx)
-                    NAME(put)(gx + off, tb, NULL, 1.0, m, stream);
+                if (gx && to == ob)
+                    NAME(copy_out)(gx + off, ob, 1, m, stream);
                 if (gy)
-                    NAME(put)(gy + off, db, NULL, 1.0, m, stream);
+                    NAME(copy_out)(gy + off, to, -1, m, stream);
                 NAME(lane_add)(s2_lanes, lb, m);
             }
             const double s2 = gnll_lanes_total(s2_lanes);
