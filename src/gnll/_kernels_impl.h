@@ -304,7 +304,16 @@ static inline int NAME(block_single)(const float *restrict xb,
                                      int *neg)
 {
     float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
+    float ox[GNLL_BLK] __attribute__((aligned(64)));
+    float ov[GNLL_BLK] __attribute__((aligned(64)));
     int bad = 0, ng = 0;
+    /* Without an upstream gradient array, the gradients are scaled in the
+     * loop and written straight into the outputs (or ox, ov when streamed);
+     * a block found unsafe is then simply rewritten by the double path. */
+    const int direct = want_grad && !gout;
+    float *restrict tx = !direct ? tb : gx && !stream ? gx : ox;
+    float *restrict tv = !direct ? db : gv && !stream ? gv : ov;
+    const float gs = direct ? gscale : 1.0f;
     if (want_grad) {
 #pragma omp simd reduction(| : bad, ng)
         for (ptrdiff_t k = 0; k < m; k++) {
@@ -319,8 +328,8 @@ static inline int NAME(block_single)(const float *restrict xb,
             const float iv = 1.0f / vc;
             const float t = gnll_ratio_single(r, rl, vc, iv);
             lb[k] = 0.5f * (logf(vc) + r * t) + c;
-            tb[k] = t;
-            db[k] = gnll_dvar_exact_single(r, rl, t, iv);
+            tx[k] = gs * t;
+            tv[k] = gs * gnll_dvar_exact_single(r, rl, t, iv);
         }
     } else {
 #pragma omp simd reduction(| : bad, ng)
@@ -339,11 +348,63 @@ static inline int NAME(block_single)(const float *restrict xb,
     if (bad)
         return 0;
     *neg |= ng;
-    NAME(emit_single)(m, lb, tb, db, loss, gx, gy, gv, gout, gscale, lanes,
-                      stream);
+    if (!direct) {
+        NAME(emit_single)(m, lb, tb, db, loss, gx, gy, gv, gout, gscale,
+                          lanes, stream);
+        return 1;
+    }
+    if (gx && tx == ox)
+        NAME(copy_out)(gx, ox, 1, m, stream);
+    if (gy)
+        NAME(copy_out)(gy, tx, -1, m, stream);
+    if (gv && tv == ov)
+        NAME(copy_out)(gv, ov, 1, m, stream);
+    if (loss)
+        NAME(put_single)(loss, lb, NULL, 1.0f, m, stream);
+    NAME(lane_add_single)(lanes, lb, m);
     return 1;
 }
 #endif /* GNLL_SINGLE */
+
+/* The plain kernel's per-element loop with gradients: lb = loss, and either
+ * (direct = 0) tb = r/v and db = d loss/d var in double, or (direct = 1)
+ * tx = (T)(gscale r/v) and tv = (T)(gscale d loss/d var).  Inlined with a
+ * constant `direct`, so each variant is its own vectorised loop.  Returns
+ * whether some var is negative. */
+static GNLL_ALWAYS_INLINE int
+NAME(eval_grad)(const T *restrict xb, const T *restrict yb,
+                const T *restrict vb, ptrdiff_t m, double eps, double c,
+                double gscale, const int direct, double *restrict lb,
+                double *restrict tb, double *restrict db, T *restrict tx,
+                T *restrict tv)
+{
+    int neg = 0;
+#pragma omp simd reduction(| : neg)
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const double vk = (double)vb[k];
+        const double xk = (double)xb[k], yk = (double)yb[k];
+        neg |= vk < 0.0;
+        const double vc = gnll_clamp(vk, eps);
+        const double r = xk - yk;
+        const double rl = gnll_diff_lo(xk, yk, r);
+        const double iv = 1.0 / vc;
+        const double t_plain = r * iv;
+        const double t = gnll_finite_or(gnll_ratio(r, rl, vc, iv, GNLL_FMA),
+                                        t_plain);
+        const double d = gnll_finite_or(
+            gnll_dvar_exact(r, rl, t, vc, iv, GNLL_FMA),
+            gnll_dvar(iv, t_plain));
+        lb[k] = gnll_loss(log(vc), r, t, c);
+        if (direct) {
+            tx[k] = (T)(gscale * t);
+            tv[k] = (T)(gscale * d);
+        } else {
+            tb[k] = t;
+            db[k] = d;
+        }
+    }
+    return neg;
+}
 
 static void NAME(block)(const T *restrict x, const T *restrict y,
                         const T *restrict v, ptrdiff_t n, double eps,
@@ -380,24 +441,30 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
                                stream, &neg))
             continue;
 #endif
+        if (want_grad && !gout) {
+            /* No upstream gradient array: the gradients are scaled and
+             * rounded to T in the loop, straight into the outputs (or into
+             * ox, ov when those are streamed), skipping emit's passes. */
+            T ox[GNLL_BLK] __attribute__((aligned(64)));
+            T ov[GNLL_BLK] __attribute__((aligned(64)));
+            T *restrict tx = gx && !stream ? gx + b : ox;
+            T *restrict tv = gv && !stream ? gv + b : ov;
+            neg |= NAME(eval_grad)(xb, yb, vb, m, eps, c, gscale, 1, lb,
+                                   NULL, NULL, tx, tv);
+            if (gx && tx == ox)
+                NAME(copy_out)(gx + b, ox, 1, m, stream);
+            if (gy)
+                NAME(copy_out)(gy + b, tx, -1, m, stream);
+            if (gv && tv == ov)
+                NAME(copy_out)(gv + b, ov, 1, m, stream);
+            if (loss)
+                NAME(put)(loss + b, lb, NULL, 1.0, m, stream);
+            NAME(lane_add)(lanes, lb, m);
+            continue;
+        }
         if (want_grad) {
-#pragma omp simd reduction(| : neg)
-            for (ptrdiff_t k = 0; k < m; k++) {
-                const double vk = (double)vb[k];
-                const double xk = (double)xb[k], yk = (double)yb[k];
-                neg |= vk < 0.0;
-                const double vc = gnll_clamp(vk, eps);
-                const double r = xk - yk;
-                const double rl = gnll_diff_lo(xk, yk, r);
-                const double iv = 1.0 / vc;
-                const double t_plain = r * iv;
-                const double t = gnll_finite_or(
-                    gnll_ratio(r, rl, vc, iv, GNLL_FMA), t_plain);
-                lb[k] = gnll_loss(log(vc), r, t, c);
-                tb[k] = t;
-                db[k] = gnll_finite_or(gnll_dvar_exact(r, rl, t, vc, iv, GNLL_FMA),
-                                       gnll_dvar(iv, t_plain));
-            }
+            neg |= NAME(eval_grad)(xb, yb, vb, m, eps, c, 1.0, 0, lb, tb, db,
+                                   NULL, NULL);
         } else {
 #pragma omp simd reduction(| : neg)
             for (ptrdiff_t k = 0; k < m; k++) {
