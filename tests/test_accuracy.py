@@ -179,3 +179,38 @@ def test_float32_loss_family_within_8_ulp_of_its_terms(simd_path, opts, reductio
         assert np.all(err <= 8 * eps32 * scale), float(np.max(err / (eps32 * scale)))
     else:
         assert abs(float(loss) - float(ref_loss)) <= 4 * eps32 * abs(float(ref_loss))
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+@pytest.mark.parametrize("name", ["var", "std", "log_var"])
+@pytest.mark.parametrize("clamp_grad", ["straight_through", "zero"])
+def test_float32_clamped_parameters_match_float64(simd_path, name, clamp_grad):
+    """With eps = 0.01 a third of the variances are clamped: float32 results
+    (in float on FMA paths) agree with the float64 evaluation of the same
+    inputs, clamp gradient modes included."""
+    rng = np.random.default_rng(21)
+    n = 20_000
+    x = rng.uniform(-1, 1, n).astype(np.float32)
+    t = rng.uniform(-1, 1, n).astype(np.float32)
+    v = np.exp(rng.uniform(np.log(1e-4), np.log(4.0), n))
+    p = {"var": v, "std": np.sqrt(v), "log_var": np.log(v)}[name].astype(np.float32)
+    kw = dict(eps=0.01, clamp_grad=clamp_grad, reduction="none")
+    loss, g = gnll.gaussian_nll_loss_and_grad(x, t, **{name: p}, **kw)
+    loss64, g64 = gnll.gaussian_nll_loss_and_grad(
+        x.astype(np.float64), t.astype(np.float64), **{name: p.astype(np.float64)}, **kw)
+    # error scales: the terms of each formula (the float path clamps at
+    # float32(eps), as torch does for float32 tensors, the double path at eps:
+    # they differ by a fraction of an ulp, amplified where terms cancel)
+    P = p.astype(np.float64)
+    V = np.maximum({"var": P, "std": P * P, "log_var": np.exp(P)}[name], 0.01)
+    r = x.astype(np.float64) - t
+    dv = 0.5 * (1 / V + r * r / V**2)
+    scales = (0.5 * (np.abs(np.log(V)) + r * r / V), np.abs(r) / V,
+              {"var": dv, "std": 2 * np.abs(P) * dv, "log_var": V * dv}[name])
+    eps32 = np.finfo(np.float32).eps
+    for got, ref, scale in zip((loss, g.input, g.var), (loss64, g64.input, g64.var),
+                               scales):
+        err = np.abs(got.astype(np.float64) - ref)
+        assert np.all(err <= 8 * eps32 * scale + 1e-300), float(np.max(err / (eps32 * scale)))
+    if clamp_grad == "zero":
+        np.testing.assert_array_equal(g.var == 0, g64.var == 0)

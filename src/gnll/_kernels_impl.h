@@ -774,7 +774,10 @@ static int NAME(xblock_single)(const float *restrict xb,
 {
     float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     const float eps = (float)o->eps, c = (float)o->c, beta = (float)o->beta;
-    const float leps = o->log_eps < -1e30 ? -FLT_MAX : (float)o->log_eps;
+    /* log_var: the parameter's clamp log(eps); std: log v at the clamp */
+    const float leps = o->param != GNLL_PARAM_LOG_VAR ? logf(eps)
+                       : o->log_eps < -1e30       ? -FLT_MAX
+                                                  : (float)o->log_eps;
     const int want_grad = gx || gy || gp;
     int bad, ng = 0;
     switch (o->param) {
