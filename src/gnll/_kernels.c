@@ -70,30 +70,33 @@ static inline void gnll_store_fence(void)
 #define GNLL_BLK 256  /* elements per L1-resident block                  */
 #define GNLL_LANES 8  /* fixed partial-sum lanes: order-stable reductions */
 
-/* ---- per-element formulas ------------------------------------------------ */
+/* ---- per-element formulas ------------------------------------------------
+ * Always inlined: the element loops only vectorise with them inlined, and
+ * with dozens of specialised loops GCC's unit-growth limit would otherwise
+ * leave some of them as calls. */
 
 /* v = max(var, eps), written so that a NaN var stays NaN (as torch.clamp). */
-static inline double gnll_clamp(double var, double eps)
+static GNLL_ALWAYS_INLINE double gnll_clamp(double var, double eps)
 {
     return var < eps ? eps : var;
 }
 
 /* loss = 0.5 * (log v + r^2 / v) + c,  with t = r / v  (c: the `full` term). */
-static inline double gnll_loss(double log_v, double r, double t, double c)
+static GNLL_ALWAYS_INLINE double gnll_loss(double log_v, double r, double t, double c)
 {
     return 0.5 * (log_v + r * t) + c;
 }
 
 /* d loss / d var = 0.5 * (1/v - r^2/v^2) = 0.5 * (iv - t^2), iv = 1/v.
  * (The plain kernels use gnll_dvar_exact below; this form serves the rest.) */
-static inline double gnll_dvar(double iv, double t)
+static GNLL_ALWAYS_INLINE double gnll_dvar(double iv, double t)
 {
     return 0.5 * (iv - t * t);
 }
 
 /* The residual r = x - y is rh + rl exactly, rh = fl(x - y) (Knuth's
  * two-sum); rl is 0 whenever the subtraction is exact. */
-static inline double gnll_diff_lo(double x, double y, double rh)
+static GNLL_ALWAYS_INLINE double gnll_diff_lo(double x, double y, double rh)
 {
     const double bb = rh - x;
     return (x - (rh - bb)) + (-y - bb);
@@ -102,7 +105,7 @@ static inline double gnll_diff_lo(double x, double y, double rh)
 /* t = r / v = (rh + rl) / v to within about half an ulp.  With FMA: one
  * Newton step from t0 = rh * iv, whose residual rh - t0 v is exact;
  * without: a division (rl, below half an ulp of rh, is then dropped). */
-static inline double gnll_ratio(double rh, double rl, double v, double iv,
+static GNLL_ALWAYS_INLINE double gnll_ratio(double rh, double rl, double v, double iv,
                                 int fused)
 {
     if (!fused)
@@ -112,7 +115,7 @@ static inline double gnll_ratio(double rh, double rl, double v, double iv,
 }
 
 /* 1 - r t, r = rh + rl, with FMA's single roundings (an exact zero is +0). */
-static inline double gnll_one_minus_rt(double rh, double rl, double t,
+static GNLL_ALWAYS_INLINE double gnll_one_minus_rt(double rh, double rl, double t,
                                        int fused)
 {
     if (!fused)
@@ -124,7 +127,7 @@ static inline double gnll_one_minus_rt(double rh, double rl, double t,
  * 1 - r t is formed with FMA's single rounding, so where 1/v and r^2/v^2
  * cancel the error stays within about an ulp of the larger of them
  * (forming iv - t^2 loses up to 4 ulp there). */
-static inline double gnll_dvar_exact(double rh, double rl, double t,
+static GNLL_ALWAYS_INLINE double gnll_dvar_exact(double rh, double rl, double t,
                                      double v, double iv, int fused)
 {
     if (!fused)  /* 1 - rh t rounds once more; divide to save a rounding */
@@ -135,30 +138,30 @@ static inline double gnll_dvar_exact(double rh, double rl, double t,
 /* a if it is finite, else b.  The accurate forms above assume finite
  * operands (inf - inf, 0 * inf inside them give NaN); where they are not
  * finite, the plain forms give torch's values for inf, NaN and zero v. */
-static inline double gnll_finite_or(double a, double b)
+static GNLL_ALWAYS_INLINE double gnll_finite_or(double a, double b)
 {
     return fabs(a) <= DBL_MAX ? a : b;
 }
 
 /* The same three in float, for the single-precision path (FMA only). */
-static inline float gnll_diff_lo_single(float x, float y, float rh)
+static GNLL_ALWAYS_INLINE float gnll_diff_lo_single(float x, float y, float rh)
 {
     const float bb = rh - x;
     return (x - (rh - bb)) + (-y - bb);
 }
 
-static inline float gnll_ratio_single(float rh, float rl, float v, float iv)
+static GNLL_ALWAYS_INLINE float gnll_ratio_single(float rh, float rl, float v, float iv)
 {
     const float t0 = rh * iv;
     return fmaf(fmaf(-t0, v, rh) + rl, iv, t0);
 }
 
-static inline float gnll_one_minus_rt_single(float rh, float rl, float t)
+static GNLL_ALWAYS_INLINE float gnll_one_minus_rt_single(float rh, float rl, float t)
 {
     return fmaf(-rl, t, fmaf(-rh, t, 1.0f));
 }
 
-static inline float gnll_dvar_exact_single(float rh, float rl, float t,
+static GNLL_ALWAYS_INLINE float gnll_dvar_exact_single(float rh, float rl, float t,
                                            float iv)
 {
     return 0.5f * iv * gnll_one_minus_rt_single(rh, rl, t);
@@ -172,19 +175,19 @@ static inline float gnll_dvar_exact_single(float rh, float rl, float t,
 /* r * exp(-s/2) as (r * e4) * e4 with e4 = exp(-s/4): no intermediate
  * overflows unless the result does (e4 is finite for s > -2839), and an
  * exact zero residual gives exactly 0 even where e4 = inf. */
-static inline double gnll_scale2(double r, double e4)
+static GNLL_ALWAYS_INLINE double gnll_scale2(double r, double e4)
 {
     return r == 0.0 ? 0.0 : (r * e4) * e4;
 }
 
 /* log-variance loss 0.5 * (s + q) + c with q = r^2 exp(-s) = u^2. */
-static inline double gnll_loss_logvar(double s, double q, double c)
+static GNLL_ALWAYS_INLINE double gnll_loss_logvar(double s, double q, double c)
 {
     return 0.5 * (s + q) + c;
 }
 
 /* d loss / d s = 0.5 * (1 - r^2 exp(-s)) = 0.5 * (1 - q). */
-static inline double gnll_dlogvar(double q)
+static GNLL_ALWAYS_INLINE double gnll_dlogvar(double q)
 {
     return 0.5 * (1.0 - q);
 }
@@ -192,19 +195,19 @@ static inline double gnll_dlogvar(double q)
 /* A row of n elements sharing v, with s2 = sum of r^2 over the row:
  *   sum loss      = 0.5 * (n log v + s2 / v) + n c
  *   sum d/dvar    = 0.5 * (n / v - s2 / v^2)                          */
-static inline double gnll_row_loss(double log_v, double iv, double s2,
+static GNLL_ALWAYS_INLINE double gnll_row_loss(double log_v, double iv, double s2,
                                    double n, double c)
 {
     return 0.5 * (n * log_v + s2 * iv) + n * c;
 }
 
-static inline double gnll_row_dvar(double iv, double s2, double n)
+static GNLL_ALWAYS_INLINE double gnll_row_dvar(double iv, double s2, double n)
 {
     return 0.5 * (n * iv - s2 * iv * iv);
 }
 
 /* Lanes combined in one fixed tree order. */
-static inline double gnll_lanes_total(const double *lanes)
+static GNLL_ALWAYS_INLINE double gnll_lanes_total(const double *lanes)
 {
     return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
            ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));

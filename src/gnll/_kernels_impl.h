@@ -293,6 +293,24 @@ static inline void NAME(emit_single)(ptrdiff_t m, const float *restrict lb,
     NAME(lane_add_single)(lanes, lb, m);
 }
 
+/* The end of a float block whose gradients were scaled and stored in the
+ * element loop (tx, tv: the outputs themselves, or ox, ov when streamed). */
+static inline void NAME(finish_direct_single)(
+    ptrdiff_t m, const float *restrict lb, const float *tx, const float *tv,
+    const float *ox, const float *ov, float *loss, float *gx, float *gy,
+    float *gv, double *restrict lanes, int stream)
+{
+    if (gx && tx == ox)
+        NAME(copy_out)(gx, ox, 1, m, stream);
+    if (gy)
+        NAME(copy_out)(gy, tx, -1, m, stream);
+    if (gv && tv == ov)
+        NAME(copy_out)(gv, ov, 1, m, stream);
+    if (loss)
+        NAME(put_single)(loss, lb, NULL, 1.0f, m, stream);
+    NAME(lane_add_single)(lanes, lb, m);
+}
+
 static inline int NAME(block_single)(const float *restrict xb,
                                      const float *restrict yb,
                                      const float *restrict vb, ptrdiff_t m,
@@ -353,15 +371,8 @@ static inline int NAME(block_single)(const float *restrict xb,
                           lanes, stream);
         return 1;
     }
-    if (gx && tx == ox)
-        NAME(copy_out)(gx, ox, 1, m, stream);
-    if (gy)
-        NAME(copy_out)(gy, tx, -1, m, stream);
-    if (gv && tv == ov)
-        NAME(copy_out)(gv, ov, 1, m, stream);
-    if (loss)
-        NAME(put_single)(loss, lb, NULL, 1.0f, m, stream);
-    NAME(lane_add_single)(lanes, lb, m);
+    NAME(finish_direct_single)(m, lb, tx, tv, ox, ov, loss, gx, gy, gv,
+                               lanes, stream);
     return 1;
 }
 #endif /* GNLL_SINGLE */
@@ -692,7 +703,7 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                    const float *restrict pb, ptrdiff_t m, float eps,
                    float leps, float c, float beta, const int param,
                    const int bmode, const int want_grad, float *restrict lb,
-                   float *restrict tb, float *restrict db, int *neg)
+                   float gs, float *restrict tx, float *restrict tv, int *neg)
 {
     int bad = 0, ng = 0;
 #pragma omp simd reduction(| : bad, ng)
@@ -743,8 +754,8 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                             : param == GNLL_PARAM_STD
                                 ? (2.0f * pk) * (0.5f * iv * u1)
                                 : 0.5f * iv * u1;
-            tb[k] = bw * t;
-            db[k] = bw * d;
+            tx[k] = gs * (bw * t);
+            tv[k] = gs * (bw * d);
         }
     }
     *neg |= ng;
@@ -753,9 +764,9 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
 
 #define GNLL_XEVAL_SINGLE_B(P, B)                                             \
     (want_grad ? NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta, P, B,  \
-                                    1, lb, tb, db, &ng)                       \
+                                    1, lb, gs, tx, tv, &ng)                   \
                : NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta, P, B,  \
-                                    0, lb, tb, db, &ng))
+                                    0, lb, gs, tx, tv, &ng))
 #define GNLL_XEVAL_SINGLE(P)                                                 \
     (bmode == 0   ? GNLL_XEVAL_SINGLE_B(P, 0)                                \
      : bmode == 2 ? GNLL_XEVAL_SINGLE_B(P, 2)                                \
@@ -779,6 +790,14 @@ static int NAME(xblock_single)(const float *restrict xb,
                        : o->log_eps < -1e30       ? -FLT_MAX
                                                   : (float)o->log_eps;
     const int want_grad = gx || gy || gp;
+    /* as in block_single: scaled gradients stored in the element loop when
+     * nothing is applied to them afterwards */
+    float ox[GNLL_BLK] __attribute__((aligned(64)));
+    float ov[GNLL_BLK] __attribute__((aligned(64)));
+    const int direct = want_grad && !gout && !wb && !o->zero_clamp_grad;
+    float *restrict tx = !direct ? tb : gx && !stream ? gx : ox;
+    float *restrict tv = !direct ? db : gp && !stream ? gp : ov;
+    const float gs = direct ? gscale : 1.0f;
     int bad, ng = 0;
     switch (o->param) {
     case GNLL_PARAM_LOG_VAR:
@@ -797,6 +816,12 @@ static int NAME(xblock_single)(const float *restrict xb,
     bad |= NAME(gout_unsafe)(gout, m);
     if (bad)
         return 0;
+    if (direct) {
+        *neg |= ng;
+        NAME(finish_direct_single)(m, lb, tx, tv, ox, ov, loss, gx, gy, gp,
+                                   lanes, stream);
+        return 1;
+    }
     if (want_grad && o->zero_clamp_grad)  /* compared in double, as xzero */
         NAME(xzero)(pb, m, o, NULL, db);
     if (wb) {
