@@ -214,3 +214,51 @@ def test_float32_clamped_parameters_match_float64(simd_path, name, clamp_grad):
         assert np.all(err <= 8 * eps32 * scale + 1e-300), float(np.max(err / (eps32 * scale)))
     if clamp_grad == "zero":
         np.testing.assert_array_equal(g.var == 0, g64.var == 0)
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_sign_of_zero_residual_as_division(simd_path, dtype):
+    """r = -0.0 gives d/dinput = -0.0 (r / v's sign), as torch does."""
+    x = np.full(300, -0.0, dtype)
+    t = np.zeros(300, dtype)
+    v = np.ones(300, dtype)
+    _, g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction="sum")
+    assert np.all(np.signbit(g.input)) and np.all(g.input == 0)
+    assert not np.any(np.signbit(g.target))
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+@pytest.mark.parametrize("case", ["tiny-residual", "big-weight", "negative-beta",
+                                  "tiny-weight"])
+def test_float32_products_outside_float_range_fall_back(simd_path, case):
+    """Inputs each inside float's range whose products are not: the float32
+    results equal the float64 evaluation rounded to float32 (to 2 ulp)."""
+    n = 256
+    x = np.full(n, 1e9, np.float32)
+    t = np.zeros(n, np.float32)
+    v = np.full(n, 1e-9, np.float32)
+    kw = dict(eps=1e-9, reduction="mean")
+    if case == "tiny-residual":
+        x[:] = 1e-37
+        v[:] = 1e9
+        kw = dict(reduction="sum", grad_output=1e9)
+    elif case == "big-weight":
+        kw["weight"] = np.full(n, 1e9, np.float32)
+    elif case == "negative-beta":  # v^beta * d/dvar ~ 5e43 before scaling
+        v[:] = 2.1e-9
+        kw = dict(eps=1e-9, reduction="sum", grad_output=1e-10, beta=-1.0)
+    else:
+        x[:] = 1.0
+        v[:] = 1.0
+        kw["weight"] = np.full(n, 1e-40, np.float32)
+    with np.errstate(all="ignore"):
+        loss, g = gnll.gaussian_nll_loss_and_grad(x, t, v, **kw)
+        kw64 = {k: (a.astype(np.float64) if isinstance(a, np.ndarray) else a)
+                for k, a in kw.items()}
+        loss64, g64 = gnll.gaussian_nll_loss_and_grad(
+            x.astype(np.float64), t.astype(np.float64), v.astype(np.float64), **kw64)
+    for got, ref in ((g.input, g64.input), (g.var, g64.var), (loss, loss64)):
+        want = np.asarray(ref).astype(np.float32)
+        assert np.all(np.isfinite(want)), case
+        np.testing.assert_array_max_ulp(np.asarray(got), want, maxulp=2)

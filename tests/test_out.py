@@ -152,3 +152,21 @@ def test_out_overlapping_an_input_or_each_other():
     go = np.ones((4, 3))
     with pytest.raises(ValueError, match="must not overlap"):
         _call((go, None, None), reduction="none", grad_output=go)
+
+
+def test_out_overlapping_an_input_seen_through_another_object():
+    # a memoryview (or any buffer) of the out array is still the same memory
+    g = np.ones(1000, np.float32)
+    y = np.zeros(1000, np.float32)
+    v = np.ones(1000, np.float32)
+    with pytest.raises(ValueError, match="must not overlap"):
+        gnll.gaussian_nll_loss_and_grad(memoryview(g), y, v, wrt="input",
+                                        out=(g, None, None))
+
+
+def test_out_misaligned_buffer():
+    raw = np.frombuffer(bytearray(8 * 12 + 1), np.uint8)[1:]
+    buf = raw.view(np.float64).reshape(4, 3)
+    assert not buf.flags.aligned
+    with pytest.raises(ValueError, match="misaligned"):
+        _call((buf, None, None))

@@ -88,7 +88,8 @@ static GNLL_ALWAYS_INLINE double gnll_loss(double log_v, double r, double t, dou
 }
 
 /* d loss / d var = 0.5 * (1/v - r^2/v^2) = 0.5 * (iv - t^2), iv = 1/v.
- * (The plain kernels use gnll_dvar_exact below; this form serves the rest.) */
+ * (The plain elementwise kernel uses gnll_dvar_exact below, with this form
+ * as its fallback for non-finite values; the other kernels use this one.) */
 static GNLL_ALWAYS_INLINE double gnll_dvar(double iv, double t)
 {
     return 0.5 * (iv - t * t);
@@ -111,7 +112,8 @@ static GNLL_ALWAYS_INLINE double gnll_ratio(double rh, double rl, double v, doub
     if (!fused)
         return rh / v;
     const double t0 = rh * iv;
-    return fma(fma(-t0, v, rh) + rl, iv, t0);
+    /* (r = 0 keeps t0: its sign, -0 for r = -0, is the division's) */
+    return rh == 0.0 ? t0 : fma(fma(-t0, v, rh) + rl, iv, t0);
 }
 
 /* 1 - r t, r = rh + rl, with FMA's single roundings (an exact zero is +0). */
@@ -153,7 +155,7 @@ static GNLL_ALWAYS_INLINE float gnll_diff_lo_single(float x, float y, float rh)
 static GNLL_ALWAYS_INLINE float gnll_ratio_single(float rh, float rl, float v, float iv)
 {
     const float t0 = rh * iv;
-    return fmaf(fmaf(-t0, v, rh) + rl, iv, t0);
+    return rh == 0.0f ? t0 : fmaf(fmaf(-t0, v, rh) + rl, iv, t0);
 }
 
 static GNLL_ALWAYS_INLINE float gnll_one_minus_rt_single(float rh, float rl, float t)

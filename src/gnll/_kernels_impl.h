@@ -4,15 +4,18 @@
  * defines
  *     T        the storage type of the arrays (double or float),
  *     NAME(f)  the name of function f for this instantiation.
- * All arithmetic is done in double, whatever T is: a float32 element is
- * widened in registers (never copied), and every output is rounded to T once.
+ * Arithmetic is done in double, whatever T is (a float32 element is widened
+ * in registers, never copied, and every output is rounded to T once), except
+ * on the single-precision path for float32 blocks (GNLL_SINGLE, below).
  *
  * Each block of at most GNLL_BLK elements is processed in two short loops
  * over L1-resident buffers: the first evaluates the per-element formulas
  * (vectorised, with glibc's vector log where available), the second writes
  * the requested outputs and accumulates the loss into GNLL_LANES fixed lanes.
- * The lane order never depends on the instruction set or the thread count,
- * so sums are reproducible bit for bit.
+ * The lane order never depends on the thread count, so sums are
+ * reproducible bit for bit for any number of threads.  (The per-element
+ * values themselves may differ between instruction sets by an ulp or so:
+ * libmvec's log, FMA, and float32's single-precision path.)
  */
 
 /* 1 where this instantiation's instruction set has fused multiply-add. */
@@ -192,16 +195,20 @@ static inline void NAME(emit)(ptrdiff_t m, const double *restrict lb,
  * as -0.5 iv (r t - 1) with FMA (see gnll_dvar_exact).  Only instruction
  * sets with FMA take this path.
  * Only blocks where every element is safely inside float's range are done
- * here: 2^-30 <= v <= 2^30, |r| <= 2^30 and upstream gradients 0 or within
- * 2^-30 <= |g| <= 2^30 keep every intermediate (r^2/v^2 <= 2^120) finite
- * and normal; NaN or inf anywhere fails the test.  Any other block returns
- * 0 and is recomputed in double, so edge cases behave as in float64.
+ * here: 2^-30 <= v <= 2^30, |r| 0 or within 2^-60..2^30, and upstream
+ * gradients 0 or within 2^-30..2^30 keep the intermediates (r/v normal,
+ * r^2/v^2 <= 2^120) finite and free of underflow; NaN or inf anywhere fails
+ * the test.  Any other block returns 0 and is recomputed in double, so edge
+ * cases behave as in float64.
  */
 #define GNLL_SAFE_HI 0x1p30f
 #define GNLL_SAFE_LO 0x1p-30f
+/* |r| in range: 0, or between 2^-60 and 2^30 (so that r / v is normal) */
+#define GNLL_SAFE_R(r)                                                       \
+    ((fabsf(r) <= GNLL_SAFE_HI) & ((fabsf(r) >= 0x1p-60f) | ((r) == 0.0f)))
 
 /* dst[k] = sign * a[k] * b[k] (b NULL: a[k]) from float buffers, with
- * non-temporal stores when `stream` is set and dst is 16-byte aligned. */
+ * non-temporal stores when `stream` is set (see stream_copy). */
 static inline void NAME(put_single)(float *restrict dst,
                                     const float *restrict a,
                                     const float *restrict b, float sign,
@@ -329,8 +336,8 @@ static inline int NAME(block_single)(const float *restrict xb,
      * loop and written straight into the outputs (or ox, ov when streamed);
      * a block found unsafe is then simply rewritten by the double path. */
     const int direct = want_grad && !gout;
-    float *restrict tx = !direct ? tb : gx && !stream ? gx : ox;
-    float *restrict tv = !direct ? db : gv && !stream ? gv : ov;
+    float *tx = !direct ? tb : gx && !stream ? gx : ox;
+    float *tv = !direct ? db : gv && !stream ? gv : ov;
     const float gs = direct ? gscale : 1.0f;
     if (want_grad) {
 #pragma omp simd reduction(| : bad, ng)
@@ -340,7 +347,7 @@ static inline int NAME(block_single)(const float *restrict xb,
             const float vc = vk < eps ? eps : vk;
             const float r = xk - yk;
             /* bitwise &: short-circuit tests would stop vectorisation */
-            bad |= !((fabsf(r) <= GNLL_SAFE_HI) & (vc >= GNLL_SAFE_LO) &
+            bad |= !(GNLL_SAFE_R(r) & (vc >= GNLL_SAFE_LO) &
                      (vc <= GNLL_SAFE_HI));
             const float rl = gnll_diff_lo_single(xk, yk, r);
             const float iv = 1.0f / vc;
@@ -357,7 +364,7 @@ static inline int NAME(block_single)(const float *restrict xb,
             const float vc = vk < eps ? eps : vk;
             const float r = xb[k] - yb[k];
             /* bitwise &: short-circuit tests would stop vectorisation */
-            bad |= !((fabsf(r) <= GNLL_SAFE_HI) & (vc >= GNLL_SAFE_LO) &
+            bad |= !(GNLL_SAFE_R(r) & (vc >= GNLL_SAFE_LO) &
                      (vc <= GNLL_SAFE_HI));
             lb[k] = 0.5f * (logf(vc) + r * (r / vc)) + c;
         }
@@ -458,8 +465,8 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
              * ox, ov when those are streamed), skipping emit's passes. */
             T ox[GNLL_BLK] __attribute__((aligned(64)));
             T ov[GNLL_BLK] __attribute__((aligned(64)));
-            T *restrict tx = gx && !stream ? gx + b : ox;
-            T *restrict tv = gv && !stream ? gv + b : ov;
+            T *tx = gx && !stream ? gx + b : ox;
+            T *tv = gv && !stream ? gv + b : ov;
             neg |= NAME(eval_grad)(xb, yb, vb, m, eps, c, gscale, 1, lb,
                                    NULL, NULL, tx, tv);
             if (gx && tx == ox)
@@ -526,7 +533,7 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
                 /* d/dinput in the output type straight away: into the
                  * output itself, or into ob when it is streamed */
                 T ob[GNLL_BLK] __attribute__((aligned(64)));
-                T *restrict to = gx && !stream ? gx + off : ob;
+                T *to = gx && !stream ? gx + off : ob;
 #pragma omp simd
                 for (ptrdiff_t k = 0; k < m; k++) {
                     const double r = (double)xb[k] - (double)yb[k];
@@ -694,14 +701,16 @@ static int NAME(xweigh)(const T *restrict wb, ptrdiff_t m, int want_grad,
  * block_single is the plain kernel's: the same formulas as xeval, in float
  * (expf for log_var and general beta), taken only for blocks whose values
  * are all inside the safe range: v (after the parameterisation and the
- * clamp) and |r| as for block_single, |beta log v| <= 20 and weights
- * within [0, 2^30].  Any other block (including bad weights, which the
- * double path reports) returns 0 and is evaluated in double.
+ * clamp) and |r| as for block_single, |log_var| <= 20, |beta log v| <= 2
+ * for a general beta, weights 0 or within 2^-30..2^30, and every weighted
+ * value finite.  Any other block (including bad weights, which the double
+ * path reports) returns 0 and is evaluated in double.
  */
 static GNLL_ALWAYS_INLINE int
 NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                    const float *restrict pb, ptrdiff_t m, float eps,
-                   float leps, float c, float beta, const int param,
+                   float leps, float c, float beta, float beta_lo,
+                   const int param,
                    const int bmode, const int want_grad, float *restrict lb,
                    float gs, float *restrict tx, float *restrict tv, int *neg)
 {
@@ -732,21 +741,26 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
             bad |= !((vc >= GNLL_SAFE_LO) & (vc <= GNLL_SAFE_HI));
             logv = logf(vc);
         }
-        bad |= !(fabsf(r) <= GNLL_SAFE_HI);
+        bad |= !GNLL_SAFE_R(r);
         /* the loss alone needs r / v only to within an ulp or so */
         const float rl = want_grad ? gnll_diff_lo_single(xk, yk, r) : 0.0f;
         const float iv = want_grad ? 1.0f / vc : 0.0f;
         const float t = want_grad ? gnll_ratio_single(r, rl, vc, iv) : r / vc;
         float bw = 1.0f;
         if (bmode == 1) {
-            bad |= !(fabsf(beta * logv) <= 20.0f);
-            bw = expf(beta * logv);
+            /* beta = beta_hi + beta_lo exactly enough; |beta log v| <= 2
+             * keeps the error that log v's rounding puts into v^beta
+             * within about an ulp */
+            const float bl = fmaf(beta, logv, beta_lo * logv);
+            bad |= !(fabsf(bl) <= 2.0f);
+            bw = expf(bl);
         } else if (bmode == 2) {
             bw = sqrtf(vc);
         } else if (bmode == 3) {
             bw = vc;
         }
         lb[k] = bw * (0.5f * (logv + r * t) + c);
+        bad |= !(fabsf(lb[k]) <= FLT_MAX);
         if (want_grad) {
             /* d/dv = 0.5 iv (1 - r t); d/ds = v d/dv; d/dsigma = 2 sigma d/dv */
             const float u1 = gnll_one_minus_rt_single(r, rl, t);
@@ -756,6 +770,9 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                                 : 0.5f * iv * u1;
             tx[k] = gs * (bw * t);
             tv[k] = gs * (bw * d);
+            /* products of in-range factors can still overflow; the double
+             * path then decides */
+            bad |= !((fabsf(tx[k]) <= FLT_MAX) & (fabsf(tv[k]) <= FLT_MAX));
         }
     }
     *neg |= ng;
@@ -763,10 +780,10 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
 }
 
 #define GNLL_XEVAL_SINGLE_B(P, B)                                             \
-    (want_grad ? NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta, P, B,  \
-                                    1, lb, gs, tx, tv, &ng)                   \
-               : NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta, P, B,  \
-                                    0, lb, gs, tx, tv, &ng))
+    (want_grad ? NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta,        \
+                                    beta_lo, P, B, 1, lb, gs, tx, tv, &ng)    \
+               : NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta,        \
+                                    beta_lo, P, B, 0, lb, gs, tx, tv, &ng))
 #define GNLL_XEVAL_SINGLE(P)                                                 \
     (bmode == 0   ? GNLL_XEVAL_SINGLE_B(P, 0)                                \
      : bmode == 2 ? GNLL_XEVAL_SINGLE_B(P, 2)                                \
@@ -785,6 +802,7 @@ static int NAME(xblock_single)(const float *restrict xb,
 {
     float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     const float eps = (float)o->eps, c = (float)o->c, beta = (float)o->beta;
+    const float beta_lo = (float)(o->beta - (double)beta);
     /* log_var: the parameter's clamp log(eps); std: log v at the clamp */
     const float leps = o->param != GNLL_PARAM_LOG_VAR ? logf(eps)
                        : o->log_eps < -1e30       ? -FLT_MAX
@@ -795,8 +813,8 @@ static int NAME(xblock_single)(const float *restrict xb,
     float ox[GNLL_BLK] __attribute__((aligned(64)));
     float ov[GNLL_BLK] __attribute__((aligned(64)));
     const int direct = want_grad && !gout && !wb && !o->zero_clamp_grad;
-    float *restrict tx = !direct ? tb : gx && !stream ? gx : ox;
-    float *restrict tv = !direct ? db : gp && !stream ? gp : ov;
+    float *tx = !direct ? tb : gx && !stream ? gx : ox;
+    float *tv = !direct ? db : gp && !stream ? gp : ov;
     const float gs = direct ? gscale : 1.0f;
     int bad, ng = 0;
     switch (o->param) {
@@ -809,10 +827,24 @@ static int NAME(xblock_single)(const float *restrict xb,
     default:
         bad = GNLL_XEVAL_SINGLE(GNLL_PARAM_VAR);
     }
-    if (wb)
+    if (wb) {
+        /* weights 0 or within 2^-30..2^30; the weighted values finite */
 #pragma omp simd reduction(| : bad)
-        for (ptrdiff_t k = 0; k < m; k++)
-            bad |= !((wb[k] >= 0.0f) & (wb[k] <= GNLL_SAFE_HI));
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float wk = wb[k];
+            bad |= !((wk <= GNLL_SAFE_HI) &
+                     ((wk >= GNLL_SAFE_LO) | (wk == 0.0f)));
+            lb[k] *= wk;
+            bad |= !(fabsf(lb[k]) <= FLT_MAX);
+        }
+        if (want_grad)
+#pragma omp simd reduction(| : bad)
+            for (ptrdiff_t k = 0; k < m; k++) {
+                tb[k] *= wb[k];
+                db[k] *= wb[k];
+                bad |= !((fabsf(tb[k]) <= FLT_MAX) & (fabsf(db[k]) <= FLT_MAX));
+            }
+    }
     bad |= NAME(gout_unsafe)(gout, m);
     if (bad)
         return 0;
@@ -824,15 +856,6 @@ static int NAME(xblock_single)(const float *restrict xb,
     }
     if (want_grad && o->zero_clamp_grad)  /* compared in double, as xzero */
         NAME(xzero)(pb, m, o, NULL, db);
-    if (wb) {
-        for (ptrdiff_t k = 0; k < m; k++)
-            lb[k] *= wb[k];
-        if (want_grad)
-            for (ptrdiff_t k = 0; k < m; k++) {
-                tb[k] *= wb[k];
-                db[k] *= wb[k];
-            }
-    }
     *neg |= ng;
     NAME(emit_single)(m, lb, tb, db, loss, gx, gy, gp, gout, gscale, lanes,
                       stream);

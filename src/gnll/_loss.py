@@ -268,9 +268,8 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     loss_out = np.empty(n, dtype) if reduction == "none" else None
     out_x = out_y = out_v = None
     if out is not None:
-        operands = (input, target, var, grad_output)
-        if opts is not None:
-            operands += (weight,)
+        # the arrays the kernels read (views of the arguments, or copies)
+        operands = (xf, yf, vf, gout, extra.get("w"))
         out_x, out_y, out_v = check_out(out, want, dtype,
                                         (x_shape, y_shape, np.shape(var)), operands)
     # The kernels write straight into an out buffer that has the loss's shape;
@@ -557,7 +556,8 @@ def gaussian_nll_loss_and_grad(input, target, var=None, full=False, eps=1e-6,
         not overlap the inputs.  Reusing buffers across calls, as in a
         training loop, saves the operating system's zeroing of fresh
         pages, a large part of a big call's time.  The returned gradients
-        are these same arrays.
+        are these same arrays.  If the call raises after computing (a
+        negative variance or weight), their contents are unspecified.
 
     Returns
     -------

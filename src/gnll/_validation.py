@@ -190,14 +190,16 @@ def check_out(out, want, dtype, shapes, operands):
             )
         if (not isinstance(buf, np.ndarray) or buf.dtype != dtype
                 or buf.shape != tuple(shape) or not buf.flags.c_contiguous
-                or not buf.flags.writeable):
+                or not buf.flags.writeable or not buf.flags.aligned):
             got = (f"{type(buf).__name__}" if not isinstance(buf, np.ndarray) else
                    f"{buf.dtype.str} array of shape {buf.shape}"
                    + ("" if buf.flags.c_contiguous else ", not C-contiguous")
-                   + ("" if buf.flags.writeable else ", read-only"))
+                   + ("" if buf.flags.writeable else ", read-only")
+                   + ("" if buf.flags.aligned else ", misaligned"))
             raise ValueError(
-                f"out.{field} must be a writeable C-contiguous {dtype.name} "
-                f"ndarray of shape {tuple(shape)} (native byte order), got {got}"
+                f"out.{field} must be a writeable, aligned, C-contiguous "
+                f"{dtype.name} ndarray of shape {tuple(shape)} (native byte "
+                f"order), got {got}"
             )
         for other in operands:
             if isinstance(other, np.ndarray) and np.may_share_memory(buf, other):
