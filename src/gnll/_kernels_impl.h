@@ -340,6 +340,14 @@ static inline int NAME(block_single)(const float *restrict xb,
     float *tv = !direct ? db : gv && !stream ? gv : ov;
     const float gs = direct ? gscale : 1.0f;
     if (want_grad) {
+        /* log v first, in a loop of its own: the vector logf call clobbers
+         * every vector register, and the gradient loop's many live values
+         * would be spilled around it */
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float vk = vb[k];
+            lb[k] = logf(vk < eps ? eps : vk);
+        }
 #pragma omp simd reduction(| : bad, ng)
         for (ptrdiff_t k = 0; k < m; k++) {
             const float vk = vb[k], xk = xb[k], yk = yb[k];
@@ -352,7 +360,7 @@ static inline int NAME(block_single)(const float *restrict xb,
             const float rl = gnll_diff_lo_single(xk, yk, r);
             const float iv = 1.0f / vc;
             const float t = gnll_ratio_single(r, rl, vc, iv);
-            lb[k] = 0.5f * (logf(vc) + r * t) + c;
+            lb[k] = 0.5f * (lb[k] + r * t) + c;
             tx[k] = gs * t;
             tv[k] = gs * gnll_dvar_exact_single(r, rl, t, iv);
         }
@@ -397,6 +405,10 @@ NAME(eval_grad)(const T *restrict xb, const T *restrict yb,
                 T *restrict tv)
 {
     int neg = 0;
+    /* log v in a loop of its own (see block_single) */
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < m; k++)
+        lb[k] = log(gnll_clamp((double)vb[k], eps));
 #pragma omp simd reduction(| : neg)
     for (ptrdiff_t k = 0; k < m; k++) {
         const double vk = (double)vb[k];
@@ -412,7 +424,7 @@ NAME(eval_grad)(const T *restrict xb, const T *restrict yb,
         const double d = gnll_finite_or(
             gnll_dvar_exact(r, rl, t, vc, iv, GNLL_FMA),
             gnll_dvar(iv, t_plain));
-        lb[k] = gnll_loss(log(vc), r, t, c);
+        lb[k] = gnll_loss(lb[k], r, t, c);
         if (direct) {
             tx[k] = (T)(gscale * t);
             tv[k] = (T)(gscale * d);
