@@ -727,6 +727,30 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                    float gs, float *restrict tx, float *restrict tv, int *neg)
 {
     int bad = 0, ng = 0;
+    /* The calls in loops of their own (see block_single): aux = v for
+     * log_var, 2 log|sigma| for std, log v for var; bwb = v^beta. */
+    float aux[GNLL_BLK], bwb[GNLL_BLK];
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const float pk = pb[k];
+        aux[k] = param == GNLL_PARAM_LOG_VAR ? expf(pk < leps ? leps : pk)
+                 : param == GNLL_PARAM_STD   ? 2.0f * logf(fabsf(pk))
+                                             : logf(pk < eps ? eps : pk);
+    }
+    if (bmode == 1)
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float pk = pb[k];
+            float logv;
+            if (param == GNLL_PARAM_LOG_VAR) {
+                logv = pk < leps ? leps : pk;
+            } else if (param == GNLL_PARAM_STD) {
+                logv = aux[k] < leps ? leps : aux[k];
+            } else {
+                logv = aux[k];
+            }
+            bwb[k] = expf(fmaf(beta, logv, beta_lo * logv));
+        }
 #pragma omp simd reduction(| : bad, ng)
     for (ptrdiff_t k = 0; k < m; k++) {
         const float pk = pb[k], xk = xb[k], yk = yb[k];
@@ -735,7 +759,7 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
         if (param == GNLL_PARAM_LOG_VAR) {
             logv = pk < leps ? leps : pk;
             bad |= !(fabsf(logv) <= 20.0f);
-            vc = expf(logv);
+            vc = aux[k];
         } else if (param == GNLL_PARAM_STD) {
             /* log v = max(log eps, 2 log|sigma|): rounding sigma^2 first
              * would cost an absolute 2^-24 in log v, a lot where v is near
@@ -745,13 +769,12 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
             const float vv = pk * pk;
             vc = vv < eps ? eps : vv;
             bad |= !((vc >= GNLL_SAFE_LO) & (vc <= GNLL_SAFE_HI));
-            const float log_vv = 2.0f * logf(fabsf(pk));
-            logv = log_vv < leps ? leps : log_vv;
+            logv = aux[k] < leps ? leps : aux[k];
         } else {
             ng |= pk < 0.0f;
             vc = pk < eps ? eps : pk;
             bad |= !((vc >= GNLL_SAFE_LO) & (vc <= GNLL_SAFE_HI));
-            logv = logf(vc);
+            logv = aux[k];
         }
         bad |= !GNLL_SAFE_R(r);
         /* the loss alone needs r / v only to within an ulp or so */
@@ -765,7 +788,7 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
              * within about an ulp */
             const float bl = fmaf(beta, logv, beta_lo * logv);
             bad |= !(fabsf(bl) <= 2.0f);
-            bw = expf(bl);
+            bw = bwb[k];
         } else if (bmode == 2) {
             bw = sqrtf(vc);
         } else if (bmode == 3) {
