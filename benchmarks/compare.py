@@ -1498,6 +1498,21 @@ def main(argv=None):
     return 0
 
 
+def _add_entry(entries, skipped, label, build):
+    """entries[label] = build() after one untimed call, or the reason it
+    could not be built in skipped[label] (a failing peer never stops a run)."""
+    try:
+        fn = build()
+        fn()
+    except Skip as exc:
+        skipped[label] = str(exc)
+        return
+    except Exception as exc:
+        skipped[label] = f"failed: {type(exc).__name__}: {exc}"
+        return
+    entries[label] = fn
+
+
 def run_homo_case(n, dt, args):
     hx, hy, hv = make_arrays(n, dt, homo=True)
     x, y, v = hx.ravel(), hy.ravel(), make_arrays(n, dt)[2][: hx.size]
@@ -1512,16 +1527,7 @@ def run_homo_case(n, dt, args):
     for label, factory, kw in specs_homo:
         if args.peers and not _selected(label, args.peers):
             continue
-        try:
-            fn = factory(hx, hy, hv, **kw)
-            fn()
-        except Skip as exc:
-            skipped[label] = str(exc)
-            continue
-        except Exception as exc:
-            skipped[label] = f"failed: {type(exc).__name__}: {exc}"
-            continue
-        entries[label] = fn
+        _add_entry(entries, skipped, label, lambda: factory(hx, hy, hv, **kw))
     try:
         fn = gnll_grad(x, y, v)
         fn()
@@ -1580,16 +1586,8 @@ def run_family_case(n, dt, grad, args):
     x, y, v = make_arrays(n, dt)
     entries, skipped = {}, {}
     for label, kw in FAMILY_VARIANTS:
-        try:
-            fn = gnll_family(x, y, v, grad=grad, **kw)
-            fn()
-        except Skip as exc:
-            skipped[label] = str(exc)
-            continue
-        except Exception as exc:
-            skipped[label] = f"failed: {type(exc).__name__}: {exc}"
-            continue
-        entries[label] = fn
+        _add_entry(entries, skipped, label,
+                   lambda: gnll_family(x, y, v, grad=grad, **kw))
     results = time_entries(entries, args.repeats, args.warmup, args.min_time,
                            args.interleave, args.pause)
     kind = "grad" if grad else "loss"

@@ -51,7 +51,8 @@ static inline void NAME(lane_add)(double *restrict lanes,
 #define GNLL_NT_BYTES 16
 #endif
 /* dst[k] = src[k] for k < m with non-temporal stores as wide as the
- * instruction set has; a few ordinary stores first align dst. */
+ * instruction set has; a few ordinary stores first align dst (a dst that
+ * is not even element-aligned is written with ordinary stores only). */
 static inline void NAME(stream_copy)(T *restrict dst, const T *restrict src,
                                      ptrdiff_t m)
 {
@@ -94,7 +95,7 @@ static inline void NAME(copy_out)(T *restrict dst, const T *restrict src,
                                   int sign, ptrdiff_t m, int stream)
 {
 #if GNLL_NT_STORES
-    if (stream && ((uintptr_t)dst % sizeof(T)) == 0) {
+    if (stream) {
         if (sign > 0) {
             NAME(stream_copy)(dst, src, m);
         } else {
@@ -123,27 +124,24 @@ static inline void NAME(put)(T *restrict dst, const double *restrict a,
                              const double *restrict b, double sign,
                              ptrdiff_t m, int stream)
 {
+    T ob[GNLL_BLK] __attribute__((aligned(64)));
+    T *to = dst;
 #if GNLL_NT_STORES
-    if (stream && ((uintptr_t)dst % sizeof(T)) == 0) {
-        T ob[GNLL_BLK] __attribute__((aligned(64)));
-        if (b)
-            for (ptrdiff_t k = 0; k < m; k++)
-                ob[k] = (T)(sign * (a[k] * b[k]));
-        else
-            for (ptrdiff_t k = 0; k < m; k++)
-                ob[k] = (T)a[k];
-        NAME(stream_copy)(dst, ob, m);
-        return;
-    }
+    if (stream)
+        to = ob;
 #else
     (void)stream;
 #endif
     if (b)
         for (ptrdiff_t k = 0; k < m; k++)
-            dst[k] = (T)(sign * (a[k] * b[k]));
+            to[k] = (T)(sign * (a[k] * b[k]));
     else
         for (ptrdiff_t k = 0; k < m; k++)
-            dst[k] = (T)a[k];
+            to[k] = (T)a[k];
+#if GNLL_NT_STORES
+    if (to == ob)
+        NAME(stream_copy)(dst, ob, m);
+#endif
 }
 
 /*
@@ -217,7 +215,7 @@ static inline void NAME(put_single)(float *restrict dst,
     float ob[GNLL_BLK] __attribute__((aligned(64)));
     float *to = dst;
 #if GNLL_NT_STORES
-    if (stream && ((uintptr_t)dst % sizeof(float)) == 0)
+    if (stream)
         to = ob;
 #else
     (void)stream;
