@@ -123,6 +123,24 @@ def gnll_grad(x, y, v, n_threads=None):
     return lambda: f(x, y, v, wrt=wrt, n_threads=n_threads)
 
 
+def gnll_grad_fresh(x, y, v):
+    # The same call with gnll's result-array cache off: every call's
+    # gradients are new memory, whose pages the system zeroes on first touch
+    # (what every peer that returns new arrays pays).
+    gnll = module("gnll")
+    f = gnll.gaussian_nll_loss_and_grad
+    wrt = ("input", "var")
+
+    def run():
+        previous = gnll.set_buffer_cache(0)
+        try:
+            return f(x, y, v, wrt=wrt)
+        finally:
+            gnll.set_buffer_cache(previous)
+
+    return run
+
+
 def gnll_grad_out(x, y, v):
     # The same call writing into gradient buffers reused from call to call
     # (``out=``), as a training loop can: no fresh pages to fault in.
@@ -435,6 +453,7 @@ GRAD_PEERS = [
     ("gnll", gnll_grad, {}),
     ("gnll 1 thread", gnll_grad, {"n_threads": 1}),
     ("gnll out= (reused buffers)", gnll_grad_out, {}),
+    ("gnll, no buffer cache", gnll_grad_fresh, {}),
     ("NumPy naive fwd+bwd", numpy_grad, {}),
     ("PyTorch fwd+bwd (autograd)", torch_grad, {}),
     ("JAX jit(value_and_grad)", jax_grad, {}),
@@ -737,6 +756,16 @@ def traced_peak_extra(fn):
 
 
 def run_memory_case(n, dtype, args):
+    # gnll's result-array cache off, so that the arrays a call returns are
+    # allocated during it and show in the trace
+    previous = module("gnll").set_buffer_cache(0)
+    try:
+        return _memory_case(n, dtype)
+    finally:
+        module("gnll").set_buffer_cache(previous)
+
+
+def _memory_case(n, dtype):
     x, y, v = make_arrays(n, dtype)
     rows = []
     specs = [
@@ -774,6 +803,8 @@ def run_memory_case(n, dtype, args):
         print(f"   {label:<32} skipped: {why}")
     print("   note: tracemalloc sees NumPy/Python allocations, not C malloc "
           "inside extensions, torch, JAX or MLX (those are not listed).")
+    print("   note: gnll's result-array cache is off here, so its returned "
+          "arrays are new allocations.")
     return record
 
 

@@ -10,6 +10,7 @@ its analytic gradients in one fused pass over float32 or float64 arrays.
 >>> gnll.gaussian_nll_loss(np.zeros(3), np.ones(3), np.ones(3))
 np.float64(0.5)
 """
+from ._buffers import set_buffer_cache
 from ._config import show_config
 from ._curvature import Curvature, gaussian_nll_curvature
 from ._loss import GaussianNLLLoss, Grads, gaussian_nll_loss, gaussian_nll_loss_and_grad
@@ -24,5 +25,6 @@ __all__ = [
     "gaussian_nll_curvature",
     "Curvature",
     "show_config",
+    "set_buffer_cache",
     "__version__",
 ]

@@ -4,7 +4,7 @@ import platform
 
 import numpy as np
 
-from . import _core
+from . import _buffers, _core
 from ._loss import USABLE_CPUS, default_n_threads
 
 # GNLL_SIMD_PATH forces an instruction-set path at import (for testing and
@@ -34,7 +34,9 @@ def show_config(mode="stdout"):
         ``openmp`` (enabled, max_threads, usable_cpus, default_n_threads),
         ``compiler``, ``simd`` (paths: {name: supported}, in_use,
         vector_log, float32_in_float: whether float32 data are computed in
-        float) and ``kernel`` (chunk, parallel_threshold).
+        float), ``kernel`` (chunk, parallel_threshold) and ``buffers`` (the
+        result-array cache of :func:`set_buffer_cache`: max_bytes,
+        held_bytes, idle_bytes).
 
     Raises
     ------
@@ -46,7 +48,7 @@ def show_config(mode="stdout"):
     >>> import gnll
     >>> config = gnll.show_config(mode="dicts")
     >>> sorted(config)
-    ['compiler', 'kernel', 'numpy', 'openmp', 'python', 'simd', 'version']
+    ['buffers', 'compiler', 'kernel', 'numpy', 'openmp', 'python', 'simd', 'version']
     >>> config["simd"]["in_use"] in config["simd"]["paths"]
     True
     """
@@ -74,6 +76,7 @@ def show_config(mode="stdout"):
             "chunk": _core.CHUNK,
             "parallel_threshold": _core.PARALLEL_THRESHOLD,
         },
+        "buffers": _buffers.cache_info(),
     }
     if mode == "dicts":
         return config
@@ -96,4 +99,8 @@ def show_config(mode="stdout"):
           f"{'float (FMA path)' if simd['float32_in_float'] else 'double'}")
     print(f"  kernel:        chunk {config['kernel']['chunk']} elements, "
           f"threads from {config['kernel']['parallel_threshold']} elements")
+    buffers = config["buffers"]
+    print(f"  buffer cache:  {buffers['held_bytes'] / 2**20:.1f} MiB held "
+          f"({buffers['idle_bytes'] / 2**20:.1f} MiB idle), "
+          f"limit {buffers['max_bytes'] / 2**20:.0f} MiB")
     return None

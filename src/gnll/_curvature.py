@@ -14,6 +14,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _core
+from ._buffers import take
 from ._loss import _PARAM_CODES, _operand, _plan, default_n_threads
 from ._validation import (
     check_beta,
@@ -223,9 +224,9 @@ def gaussian_nll_curvature(input, target, var=None, *, log_var=None, std=None,
     scale = 1.0
     if reduction == "mean":
         scale = 1.0 / denom if denom else math.nan
-    h_mm = np.empty(n, dtype)
-    h_pp = np.empty(n, dtype)
-    h_mp = np.empty(n, dtype)
+    h_mm = take(n, dtype)
+    h_pp = take(n, dtype)
+    h_mp = take(n, dtype)
     log_eps = math.log(eps) if eps > 0 else -math.inf
     kernel = _CURV_F32 if dtype == np.float32 else _CURV_F64
     kernel(xf, yf, pf, h_mm, h_pp, h_mp, eps, log_eps, _PARAM_CODES[name], beta,

@@ -13,6 +13,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _core
+from ._buffers import take
 from ._validation import (
     REDUCTIONS,
     as_operand,
@@ -265,7 +266,7 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
             gscale = math.nan  # all-zero weights: the mean and its gradient are NaN
     else:
         gscale, gout = 1.0, None
-    loss_out = np.empty(n, dtype) if reduction == "none" else None
+    loss_out = take(n, dtype) if reduction == "none" else None
     out_x = out_y = out_v = None
     if out is not None:
         # the arrays the kernels read (views of the arguments, or copies)
@@ -276,14 +277,14 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     # a broadcast argument's gradient is reduced first, then copied in.
     gx = gy = gv = None
     if "input" in want:
-        gx = out_x.reshape(-1) if out_x is not None and x_shape == shape else np.empty(n, dtype)
+        gx = out_x.reshape(-1) if out_x is not None and x_shape == shape else take(n, dtype)
     if "target" in want:
-        gy = out_y.reshape(-1) if out_y is not None and y_shape == shape else np.empty(n, dtype)
+        gy = out_y.reshape(-1) if out_y is not None and y_shape == shape else take(n, dtype)
     if "var" in want:
         if out_v is not None and mode == "full" and np.shape(var) == shape:
             gv = out_v.reshape(-1)
         else:
-            gv = np.empty(vf.shape[0], np.float64 if mode == "rows" else dtype)
+            gv = take(vf.shape[0], np.float64 if mode == "rows" else dtype)
 
     c = HALF_LOG_2PI if full else 0.0
     f32 = dtype == np.float32
