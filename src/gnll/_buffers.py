@@ -104,14 +104,14 @@ def set_buffer_cache(max_bytes):
 
     See Also
     --------
-    gaussian_nll_loss_and_grad : its ``out=`` writes gradients into arrays
+    gnll.gaussian_nll_loss_and_grad : its ``out=`` writes gradients into arrays
         the caller owns, the explicit alternative.
 
     Notes
     -----
     The cache holds at most eight arrays.  Memory it keeps alive after the
     caller has let go of its arrays is bounded by `max_bytes`;
-    :func:`show_config` reports the limit and what is held.
+    :func:`gnll.show_config` reports the limit and what is held.
 
     Examples
     --------

@@ -35,7 +35,7 @@ def show_config(mode="stdout"):
         ``compiler``, ``simd`` (paths: {name: supported}, in_use,
         vector_log, float32_in_float: whether float32 data are computed in
         float), ``kernel`` (chunk, parallel_threshold) and ``buffers`` (the
-        result-array cache of :func:`set_buffer_cache`: max_bytes,
+        result-array cache of :func:`gnll.set_buffer_cache`: max_bytes,
         held_bytes, idle_bytes).
 
     Raises
