@@ -602,16 +602,29 @@ static GNLL_ALWAYS_INLINE int
 NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const T *restrict pb, ptrdiff_t m, const gnll_options *o,
             const int param, const int bmode, const int want_grad,
-            double *restrict lb, double *restrict tb, double *restrict db)
+            const int direct, double gscale, double *restrict lb,
+            double *restrict tb, double *restrict db, T *restrict tx,
+            T *restrict tv)
 {
     const double eps = o->eps, leps = o->log_eps, c = o->c, beta = o->beta;
     int neg = 0;
+    /* The calls in loops of their own, as in eval_grad, so the element
+     * loop's live values are not spilled around them: lb = exp(-s/4) for
+     * log_var, log v otherwise; tb = v^beta for a general beta (the element
+     * loop reads tb[k] before it may overwrite it). */
     if (param == GNLL_PARAM_LOG_VAR) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++)
+            lb[k] = exp(-0.25 * gnll_clamp((double)pb[k], leps));
+        if (bmode == 1)
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < m; k++)
+                tb[k] = exp(beta * gnll_clamp((double)pb[k], leps));
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++) {
             const double s = gnll_clamp((double)pb[k], leps);
             const double r = (double)xb[k] - (double)yb[k];
-            const double e4 = exp(-0.25 * s);
+            const double e4 = lb[k];
             const double u = gnll_scale2(r, e4);     /* r exp(-s/2) */
             const double q = u * u;                  /* r^2 / v     */
             /* v^beta = exp(beta s); from e4 = exp(-s/4) for beta = 1/2, 1 */
@@ -619,14 +632,30 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const double bw = bmode == 0   ? 1.0
                               : bmode == 2 ? 1.0 / e2
                               : bmode == 3 ? 1.0 / (e2 * e2)
-                                           : exp(beta * s);
+                                           : tb[k];
             lb[k] = bw * gnll_loss_logvar(s, q, c);
             if (want_grad) {
-                tb[k] = bw * gnll_scale2(u, e4);     /* r / v       */
-                db[k] = bw * gnll_dlogvar(q);
+                const double gt = bw * gnll_scale2(u, e4);  /* r / v */
+                const double gd = bw * gnll_dlogvar(q);
+                if (direct) {
+                    tx[k] = (T)(gscale * gt);
+                    tv[k] = (T)(gscale * gd);
+                } else {
+                    tb[k] = gt;
+                    db[k] = gd;
+                }
             }
         }
     } else {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const double pk = (double)pb[k];
+            lb[k] = log(gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps));
+        }
+        if (bmode == 1)
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < m; k++)
+                tb[k] = exp(beta * lb[k]);
 #pragma omp simd reduction(| : neg)
         for (ptrdiff_t k = 0; k < m; k++) {
             const double pk = (double)pb[k];
@@ -636,16 +665,23 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const double r = (double)xb[k] - (double)yb[k];
             const double iv = 1.0 / vc;
             const double t = r * iv;
-            const double logv = log(vc);
+            const double logv = lb[k];
             const double bw = bmode == 0   ? 1.0
                               : bmode == 2 ? sqrt(vc)
                               : bmode == 3 ? vc
-                                           : exp(beta * logv);
+                                           : tb[k];
             lb[k] = bw * gnll_loss(logv, r, t, c);
             if (want_grad) {
                 const double d = gnll_dvar(iv, t);
-                tb[k] = bw * t;
-                db[k] = bw * (param == GNLL_PARAM_STD ? (2.0 * pk) * d : d);
+                const double gt = bw * t;
+                const double gd = bw * (param == GNLL_PARAM_STD ? (2.0 * pk) * d : d);
+                if (direct) {
+                    tx[k] = (T)(gscale * gt);
+                    tv[k] = (T)(gscale * gd);
+                } else {
+                    tb[k] = gt;
+                    db[k] = gd;
+                }
             }
         }
     }
@@ -697,8 +733,12 @@ static int NAME(xweigh)(const T *restrict wb, ptrdiff_t m, int want_grad,
 }
 
 #define GNLL_XEVAL_B(P, B)                                                   \
-    (want_grad ? NAME(xeval)(xb, yb, pb, m, o, P, B, 1, lb, tb, db)           \
-               : NAME(xeval)(xb, yb, pb, m, o, P, B, 0, lb, tb, db))
+    (direct      ? NAME(xeval)(xb, yb, pb, m, o, P, B, 1, 1, gscale, lb, tb,  \
+                               db, tx, tv)                                    \
+     : want_grad ? NAME(xeval)(xb, yb, pb, m, o, P, B, 1, 0, 1.0, lb, tb, db, \
+                               NULL, NULL)                                    \
+                 : NAME(xeval)(xb, yb, pb, m, o, P, B, 0, 0, 1.0, lb, tb, db, \
+                               NULL, NULL))
 #define GNLL_XEVAL(P)                                                        \
     (bmode == 0   ? GNLL_XEVAL_B(P, 0)                                       \
      : bmode == 2 ? GNLL_XEVAL_B(P, 2)                                       \
@@ -906,10 +946,13 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
                          double gscale, gnll_block_result *res)
 {
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
+    T ox[GNLL_BLK] __attribute__((aligned(64)));
+    T ov[GNLL_BLK] __attribute__((aligned(64)));
     double lanes[GNLL_LANES] = {0};
     const int stream = res->stream;
     int neg = 0;
     const int want_grad = gx || gy || gp;
+    const int direct = want_grad && !gout && !w && !o->zero_clamp_grad;
     const int bmode = o->beta == 0.0   ? 0
                       : o->beta == 0.5 ? 2
                       : o->beta == 1.0 ? 3
@@ -935,6 +978,11 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
                                 stream, &neg))
             continue;
 #endif
+        /* as in block: without upstream gradients, weights or the zero
+         * clamp, the scaled gradients go straight into the outputs (or
+         * into ox, ov when those are streamed) */
+        T *tx = gx && !stream ? gx + b : ox;
+        T *tv = gp && !stream ? gp + b : ov;
         switch (o->param) {
         case GNLL_PARAM_LOG_VAR:
             neg |= GNLL_XEVAL(GNLL_PARAM_LOG_VAR);
@@ -944,6 +992,18 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
             break;
         default:
             neg |= GNLL_XEVAL(GNLL_PARAM_VAR);
+        }
+        if (direct) {
+            if (gx && tx == ox)
+                NAME(copy_out)(gx + b, ox, 1, m, stream);
+            if (gy)
+                NAME(copy_out)(gy + b, tx, -1, m, stream);
+            if (gp && tv == ov)
+                NAME(copy_out)(gp + b, ov, 1, m, stream);
+            if (loss)
+                NAME(put)(loss + b, lb, NULL, 1.0, m, stream);
+            NAME(lane_add)(lanes, lb, m);
+            continue;
         }
         if (want_grad && o->zero_clamp_grad)
             NAME(xzero)(pb, m, o, db, NULL);
