@@ -23,6 +23,7 @@ import numpy as np
 
 MIN_BYTES = 1 << 20  # smaller arrays: malloc's own free lists serve them well
 MAX_ENTRIES = 8
+_SMALL = MIN_BYTES // 8  # elements: fewer than this are below MIN_BYTES
 
 _lock = threading.Lock()
 _entries = []  # the cached arrays, oldest first
@@ -47,6 +48,8 @@ _IDLE = _baseline() if hasattr(sys, "getrefcount") else None
 def take(n, dtype):
     """A 1-D array of `n` elements of `dtype` (contents undefined), reused
     from the cache when an idle one of that size and dtype is there."""
+    if n < _SMALL:  # below MIN_BYTES whatever the dtype: no more checks
+        return np.empty(n, dtype)
     dtype = np.dtype(dtype)
     nbytes = n * dtype.itemsize
     if nbytes < MIN_BYTES or _IDLE is None or nbytes > _max_bytes:

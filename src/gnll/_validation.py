@@ -153,6 +153,13 @@ def check_wrt(wrt, param="var"):
     to "var" (the Grads field that holds its gradient)."""
     if wrt == GRAD_NAMES:  # the default
         return GRAD_NAMES
+    if type(wrt) is tuple:  # seen before: validated already
+        try:
+            known = _WRT_SEEN.get((wrt, param))
+        except TypeError:  # unhashable entries: reported below
+            known = None
+        if known is not None:
+            return known
     names = (wrt,) if isinstance(wrt, str) else tuple(wrt)
     out = []
     for name in names:
@@ -165,7 +172,13 @@ def check_wrt(wrt, param="var"):
                 f"'input', 'target'{extra}"
             )
         out.append(name)
-    return tuple(out)
+    out = tuple(out)
+    if type(wrt) is tuple and len(_WRT_SEEN) < 64:
+        _WRT_SEEN[(wrt, param)] = out
+    return out
+
+
+_WRT_SEEN = {}  # (wrt, param) -> the validated tuple, for tuples of names
 
 
 def check_out(out, want, dtype, shapes, operands):
