@@ -191,3 +191,26 @@ def test_concurrent_callers_never_share_a_result():
     for th in threads:
         th.join()
     assert not errors, errors[0]
+
+
+def test_a_call_from_a_finaliser_during_a_cache_edit_does_not_hang():
+    """The garbage collector may run a __del__ that calls gnll while the
+    cache's lock is held by the same thread: that call gets fresh memory."""
+    x, t, v = _data(30)
+    expected = gnll.gaussian_nll_loss(x, t, v, reduction="none")
+    seen = []
+
+    class CallsGnll:
+        def __del__(self):
+            seen.append(gnll.gaussian_nll_loss(x, t, v, reduction="none"))
+
+    _buffers._lock.acquire()  # as if this thread were inside take()
+    try:
+        obj = CallsGnll()
+        obj.cycle = obj
+        del obj
+        gc.collect()  # runs __del__ here, with the lock held
+    finally:
+        _buffers._lock.release()
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0], expected)

@@ -54,34 +54,54 @@ def take(n, dtype):
     nbytes = n * dtype.itemsize
     if nbytes < MIN_BYTES or _IDLE is None or nbytes > _max_bytes:
         return np.empty(n, dtype)
-    with _lock:
+    # Never wait for the lock: a holder may be this very thread (a __del__
+    # or weakref callback run by the garbage collector, or a signal handler,
+    # calling gnll while the cache is being edited), or another thread for a
+    # few microseconds; either way, fresh memory is the correct answer.
+    if not _lock.acquire(blocking=False):
+        return np.empty(n, dtype)
+    try:
         for i in range(len(_entries) - 1, -1, -1):
-            a = _entries[i]
-            if a.shape[0] == n and a.dtype == dtype:
-                del a  # the loop's own reference is not the caller's
-                if _refs(_entries, i) == _IDLE:
-                    array = _entries.pop(i)
-                    _entries.append(array)  # most recently used last
-                    return array
-        array = np.empty(n, dtype)
-        _entries.append(array)
-        _trim(_max_bytes)
-        return array
+            if _entries[i].size == n and _entries[i].dtype == dtype \
+                    and _refs(_entries, i) == _IDLE:
+                array = _entries.pop(i)
+                _entries.append(array)  # most recently used last
+                return array
+    finally:
+        _lock.release()
+    array = np.empty(n, dtype)
+    dropped = None
+    if _lock.acquire(blocking=False):
+        try:
+            _entries.append(array)
+            dropped = _trim(_max_bytes)
+        finally:
+            _lock.release()
+    del dropped  # freed outside the lock
+    return array
 
 
 def _trim(limit):
     """Forget the oldest entries until at most `limit` bytes and
-    ``MAX_ENTRIES`` entries are cached (the lock is held)."""
-    total = sum(a.nbytes for a in _entries)
+    ``MAX_ENTRIES`` entries are cached (the lock is held); returns them, to
+    be released after the lock is."""
+    total = 0
+    for a in _entries:
+        total += a.nbytes
+    dropped = []
     while _entries and (total > limit or len(_entries) > MAX_ENTRIES):
-        total -= _entries.pop(0).nbytes
+        a = _entries.pop(0)
+        total -= a.nbytes
+        dropped.append(a)
+    return dropped
 
 
 def set_buffer_cache(max_bytes):
     """Set how much memory gnll may keep for reuse as result arrays.
 
-    Large result arrays (gradients, and the per-element loss of
-    ``reduction="none"``, of 1 MiB or more) are drawn from a cache: once a
+    Large result arrays (gradients, the per-element loss of
+    ``reduction="none"`` and the arrays of :func:`gnll.gaussian_nll_curvature`,
+    1 MiB or more each) and large temporaries are drawn from a cache: once a
     caller has dropped an array and every view of it, the next call that
     needs an array of the same size and dtype writes into it instead of
     asking the operating system for fresh, zeroed pages, which at millions of
@@ -129,14 +149,17 @@ def set_buffer_cache(max_bytes):
         raise ValueError(f"max_bytes must be a non-negative integer, got {max_bytes!r}")
     with _lock:
         previous, _max_bytes = _max_bytes, int(max_bytes)
-        _trim(_max_bytes)
+        dropped = _trim(_max_bytes)
+    del dropped  # freed outside the lock
     return previous
 
 
 def cache_info():
     """The limit, and the bytes held in use and idle (for show_config)."""
+    held = idle = 0
     with _lock:
-        held = sum(a.nbytes for a in _entries)
-        idle = sum(_entries[i].nbytes for i in range(len(_entries))
-                   if _refs(_entries, i) == _IDLE)
+        for i in range(len(_entries)):
+            held += _entries[i].nbytes
+            if _refs(_entries, i) == _IDLE:
+                idle += _entries[i].nbytes
     return {"max_bytes": _max_bytes, "held_bytes": held, "idle_bytes": idle}
