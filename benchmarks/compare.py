@@ -1619,8 +1619,11 @@ def run_family_case(n, dt, grad, args):
     for label, kw in FAMILY_VARIANTS:
         _add_entry(entries, skipped, label,
                    lambda: gnll_family(x, y, v, grad=grad, **kw))
+    # Always round-robin here: every row is gnll (no other library's idle
+    # worker threads to disturb a sample), and the rows are compared with
+    # each other, so drift of the machine between blocks must not count.
     results = time_entries(entries, args.repeats, args.warmup, args.min_time,
-                           args.interleave, args.pause)
+                           True, args.pause)
     kind = "grad" if grad else "loss"
     what = "loss + grads (input, variance parameter)" if grad else "loss only"
     record = {
