@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 gtorch = pytest.importorskip("gnll.torch")
+import gnll  # noqa: E402  (after torch: the module is skipped without it)
 
 # torch's lazily imported internals (forward AD, torch.func, dynamo) warn that
 # torch.jit.script is deprecated; that is torch's business, not gnll's.
@@ -847,3 +848,43 @@ def test_training_loop_reduces_loss(var_kind):
             assert b is None
         else:
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+# ---- the per-call path for same-shape contiguous tensors -------------------
+# gnll.torch calls the kernel directly for the usual training call; it must
+# give exactly what the general NumPy path gives (which the parity tests
+# compare with torch), and torch's error for a negative var.
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize("flags", [f for f in SUBSETS if any(f)])
+@pytest.mark.parametrize("shape", [(1,), (5, 1), (7, 3), (2, 3, 4), (40000,)])
+def test_same_shape_path_equals_the_general_path(dtype, reduction, full, flags, shape):
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(shape, dtype=dtype, generator=gen)
+    t = torch.randn(shape, dtype=dtype, generator=gen)
+    v = uniform(shape, 0.0, 2.0, dtype, gen)
+    v.view(-1)[0] = 0.0  # below eps: the clamp's straight-through gradient
+    leaves = [a.clone().requires_grad_(f) for a, f in zip((x, t, v), flags)]
+    loss = gtorch.gaussian_nll_loss(*leaves, full=full, reduction=reduction)
+    loss.backward()
+    wrt = tuple(n for n, f in zip(("input", "target", "var"), flags) if f)
+    ref_loss, ref = gnll.gaussian_nll_loss_and_grad(
+        x.numpy(), t.numpy(), v.numpy(), full=full, reduction=reduction, wrt=wrt)
+    assert loss.item() == ref_loss
+    for leaf, name in zip(leaves, ("input", "target", "var")):
+        if leaf.requires_grad:
+            np.testing.assert_array_equal(leaf.grad.numpy(), getattr(ref, name))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_same_shape_path_reports_a_negative_var_as_torch_does(dtype):
+    x = torch.zeros(4, 2, dtype=dtype, requires_grad=True)
+    v = torch.ones(4, 2, dtype=dtype)
+    v[2, 1] = -1.0
+    with pytest.raises(ValueError, match="var has negative entry/entries"):
+        F.gaussian_nll_loss(x, torch.zeros(4, 2, dtype=dtype), v)
+    with pytest.raises(ValueError, match="var has negative entry/entries"):
+        gtorch.gaussian_nll_loss(x, torch.zeros(4, 2, dtype=dtype), v)

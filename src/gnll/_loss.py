@@ -337,6 +337,30 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     return loss, Grads(grad_input, grad_target, grad_var)
 
 
+def _same_shape_loss_and_grad(x, y, v, full, eps, reduction, wrt, n_threads):
+    """What :func:`_evaluate` computes for the plain var kernel when `x`, `y`
+    and `v` are non-empty C-contiguous float arrays of one shape and dtype,
+    `eps` a float and `reduction` "mean" or "sum", without its general
+    planning: the PyTorch bridge's per-call path.  `wrt` holds checked names.
+    Returns ``(loss, (g_input, g_target, g_var))``, gradients in x's shape
+    (None where not asked for)."""
+    n, dtype, shape = x.size, x.dtype, x.shape
+    gx = take(n, dtype) if "input" in wrt else None
+    gy = take(n, dtype) if "target" in wrt else None
+    gv = take(n, dtype) if "var" in wrt else None
+    kernel = _ELEMENTWISE_F32 if dtype == np.float32 else _ELEMENTWISE_F64
+    mean = reduction == "mean"
+    total, negative = kernel(x.reshape(-1), y.reshape(-1), v.reshape(-1), eps,
+                             HALF_LOG_2PI if full else 0.0, None, gx, gy, gv,
+                             None, 1.0 / n if mean else 1.0, n_threads)
+    if negative:
+        check_var_sign(v)
+    loss = dtype.type(total / n if mean else total)
+    return loss, (None if gx is None else gx.reshape(shape),
+                  None if gy is None else gy.reshape(shape),
+                  None if gv is None else gv.reshape(shape))
+
+
 def _into(buffer, grad):
     """`grad` stored in `buffer` (if given, and not already written there)."""
     if buffer is None or grad is None:

@@ -109,6 +109,7 @@ from torch.overrides import has_torch_function_variadic as _has_torch_function
 
 from . import gaussian_nll_loss as _np_loss
 from . import gaussian_nll_loss_and_grad as _np_loss_and_grad
+from ._loss import _same_shape_loss_and_grad
 from ._validation import check_beta as _check_beta
 from ._validation import check_clamp_grad as _check_clamp_grad
 from ._validation import check_reduction as _check_reduction
@@ -408,10 +409,19 @@ class _GaussianNLLFunction(torch.autograd.Function):
         v, kw = _np_args(v, ext)
         wrt = _WRT[ctx.needs_input_grad[:3]]
         if _FUSED_FORWARD and reduction != "none" and wrt:
-            loss, grads = _np_loss_and_grad(
-                x, y, v, full, eps, reduction, wrt=wrt, n_threads=n_threads, **kw
-            )
-            ctx.grads = [_as_tensor(g) for g in grads]
+            if (ext is None and var_is_tensor and type(eps) is float
+                    and x.shape == y.shape == v.shape and x.size and x.ndim
+                    and x.flags.c_contiguous and y.flags.c_contiguous
+                    and v.flags.c_contiguous and reduction in ("mean", "sum")):
+                # the usual training call: the kernel without general planning
+                loss, grads = _same_shape_loss_and_grad(
+                    x, y, v, full, eps, reduction, wrt, n_threads)
+                ctx.grads = [None if g is None else torch.from_numpy(g) for g in grads]
+            else:
+                loss, grads = _np_loss_and_grad(
+                    x, y, v, full, eps, reduction, wrt=wrt, n_threads=n_threads, **kw
+                )
+                ctx.grads = [_as_tensor(g) for g in grads]
         else:
             ctx.grads = None
             loss = _np_loss(x, y, v, full, eps, reduction, n_threads=n_threads, **kw)
