@@ -1473,6 +1473,13 @@ def main(argv=None):
         print(f"   WARNING: {exc}; peers are timed without a gnll reference")
     records = []
     t_start = time.perf_counter()
+    # The loss-family cases (gnll alone) first, before any other library has
+    # started thread pools that may keep a core busy between its own calls.
+    if "family" in args.cases:
+        for n in args.sizes:
+            for dt in args.dtypes:
+                for grad in (True, False):
+                    records.append(run_family_case(n, dt, grad, args))
     for n in args.sizes:
         tag = f"N={n:,}"
         for dt in args.dtypes:
@@ -1492,9 +1499,6 @@ def main(argv=None):
                 del arrays
             if "homo" in args.cases:
                 records.append(run_homo_case(n, dt, args))
-            if "family" in args.cases:
-                for grad in (True, False):
-                    records.append(run_family_case(n, dt, grad, args))
     for dt in args.dtypes:
         if "small" in args.cases:
             arrays = make_arrays(args.small_size, dt)
