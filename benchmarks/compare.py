@@ -1239,7 +1239,8 @@ def write_rst(path, info, records, targets):
         + (f"Load average when the run started: {load[0]}." if load else ""),
         "",
         "Each implementation was warmed up (JIT compilation excluded) and then "
-        "timed in its own block of repeats; *median* and *min* are per call, "
+        "timed in its own block of repeats (the loss-family tables, all gnll, "
+        "round-robin); *median* and *min* are per call, "
         "and *relative* is the implementation's median divided by gnll's, so "
         "a value above 1 means gnll is faster by that factor.  Every "
         "implementation's loss (and gradients) were checked against a float64 "
