@@ -209,7 +209,9 @@ def gaussian_nll_curvature(input, target, var=None, *, log_var=None, std=None,
      x_shape, y_shape, v_used) = _plan(input, target, value, reduction, name)
     n = xf.shape[0]
     # the parameter at the loss's size (a temporary when it is broadcast)
-    if mode == "rows":
+    if mode == "broadcast":
+        pf = _operand(vf, shape, dtype)
+    elif mode == "rows":
         pf = np.repeat(vf, cols)
     else:
         pf = vf

@@ -154,7 +154,8 @@ def _plan(input, target, var, reduction, name="var"):
     # "full": var has the output's shape; "rows": var is constant along the
     # trailing dimensions (scalar, (N, 1), one fewer dim, ...), so the kernel
     # reads one var per row of `cols` elements and never materialises it;
-    # "broadcast": anything else, materialised, its gradient reduced after.
+    # "broadcast": anything else (e.g. (1, D) for (N, D)): var is copied and
+    # its gradient reduced a tile at a time (see _tiled), never at full size.
     if v_used == shape:
         mode, cols = "full", 1
     else:
@@ -174,8 +175,12 @@ def _plan(input, target, var, reduction, name="var"):
         v = v.reshape(v_used)
     if mode == "rows":
         vf = np.ascontiguousarray(v, dtype=dtype).reshape(-1)
-    else:
+    elif mode == "full":
         vf = _operand(v, shape, dtype)
+    else:
+        # not materialised: the loss's shape as a read-only view, copied a
+        # tile at a time by _tiled (see there)
+        vf = np.broadcast_to(np.asarray(v, dtype=dtype), shape)
     return dtype, shape, mode, cols, xf, yf, vf, x_shape, y_shape, v_used
 
 
@@ -280,7 +285,7 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         gx = out_x.reshape(-1) if out_x is not None and x_shape == shape else take(n, dtype)
     if "target" in want:
         gy = out_y.reshape(-1) if out_y is not None and y_shape == shape else take(n, dtype)
-    if "var" in want:
+    if "var" in want and mode != "broadcast":
         if out_v is not None and mode == "full" and np.shape(var) == shape:
             gv = out_v.reshape(-1)
         else:
@@ -296,6 +301,11 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         else:
             total, negative = kernel(xf, yf, vf, cols, eps, c, loss_out, gx, gy, gv,
                                      gout, gscale, n_threads)
+    elif mode == "broadcast":
+        kernel = _ELEMENTWISE_F32 if f32 else _ELEMENTWISE_F64
+        total, negative, gv_sum = _tiled(kernel, xf, yf, vf, v_used, eps, c,
+                                         loss_out, gx, gy, "var" in want, gout,
+                                         gscale, n_threads, extra)
     else:
         kernel = _ELEMENTWISE_F32 if f32 else _ELEMENTWISE_F64
         if extra:
@@ -324,7 +334,9 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     grad_input = _sum_to_shape(gx.reshape(shape), x_shape) if gx is not None else None
     grad_target = _sum_to_shape(gy.reshape(shape), y_shape) if gy is not None else None
     grad_var = None
-    if gv is not None:
+    if mode == "broadcast" and "var" in want:
+        grad_var = gv_sum.astype(dtype).reshape(np.shape(var))
+    elif gv is not None:
         if mode == "rows":
             grad_var = gv.astype(dtype, copy=False)
         else:
@@ -335,6 +347,72 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         grad_target = _into(out_y, grad_target)
         grad_var = _into(out_v, grad_var)
     return loss, Grads(grad_input, grad_target, grad_var)
+
+
+# Elements per tile of a broadcast var: at least this many, and at least a
+# sixteenth of the input, so that a call makes at most about 16 kernel calls
+# (each wakes the thread team) while its temporaries stay a fraction of the
+# input.
+_TILE = 1 << 16
+_TILES = 16
+
+
+def _tiled(kernel, xf, yf, vb, v_used, eps, c, loss_out, gx, gy, want_var,
+           gout, gscale, n_threads, extra):
+    """The elementwise kernel over a var broadcast along leading or middle
+    dimensions (e.g. a (1, D) var for an (N, D) input), without an array of
+    the input's size for var or for its gradient: the input is cut into tiles
+    of whole slices along its first axis of length other than 1 (see
+    ``_TILE``), var is copied a tile at a time (once, when it is the same
+    for every tile), and the var gradient of each tile is summed to var's
+    shape at once, in float64.
+
+    `vb` is var broadcast to the loss's shape.  The tiles depend on the shape
+    alone, so the result does not depend on the number of threads.  Returns
+    ``(total, negative, gv_sum)``: the loss total, whether some var is
+    negative, and the float64 var gradient in the shape `v_used` (padded with
+    leading 1s to the loss's ndim), or None."""
+    shape = vb.shape
+    axis = next((i for i, s in enumerate(shape) if s != 1), 0)
+    lead = math.prod(shape[: axis + 1])  # the slices to cut into tiles
+    inner = math.prod(shape[axis + 1:])
+    vb = vb.reshape((lead,) + shape[axis + 1:])  # a view: leading 1s dropped
+    vu = (1,) * (len(shape) - len(v_used)) + tuple(v_used)
+    vu = (vu[axis],) + vu[axis + 1:]
+    n = lead * inner
+    per = max(1, max(_TILE, -(-n // _TILES)) // max(inner, 1))
+    same = vu[0] == 1  # var does not change along the tiled axis
+    sum_axes = tuple(i for i, s in enumerate(vu) if s == 1 and vb.shape[i] != 1)
+    gv_sum = np.zeros(vu, np.float64) if want_var else None
+    w = extra.get("w")
+    total, negative = 0.0, False
+    v_same = np.ascontiguousarray(vb[:per]).reshape(-1) if same and lead else None
+    for a in range(0, lead, per):
+        b = min(lead, a + per)
+        lo, hi = a * inner, b * inner
+        if same:
+            v_tile = v_same[: hi - lo]
+        else:
+            v_tile = np.ascontiguousarray(vb[a:b]).reshape(-1)
+        gv = take(hi - lo, v_tile.dtype) if want_var else None
+        kw = dict(extra, w=w[lo:hi]) if w is not None else extra
+        t, neg = kernel(xf[lo:hi], yf[lo:hi], v_tile, eps, c,
+                        None if loss_out is None else loss_out[lo:hi],
+                        None if gx is None else gx[lo:hi],
+                        None if gy is None else gy[lo:hi], gv,
+                        None if gout is None else gout[lo:hi], gscale,
+                        n_threads, **kw)
+        total += t
+        negative = negative or neg
+        if gv is not None:
+            g = gv.reshape((b - a,) + vb.shape[1:]).sum(axis=sum_axes, dtype=np.float64,
+                                                       keepdims=True)
+            if same:
+                gv_sum += g
+            else:
+                gv_sum[a:b] = g
+        v_tile = gv = None  # freed before the next tile is copied
+    return total, negative, gv_sum
 
 
 def _same_shape_loss_and_grad(x, y, v, full, eps, reduction, wrt, n_threads):
