@@ -323,3 +323,33 @@ def test_empty_broadcast_shape_from_target():
     out = gnll.gaussian_nll_loss(np.zeros((0, 1)), np.zeros((1, 4)), np.ones((0, 1)),
                                  reduction="none")
     assert out.shape == (0, 4)
+
+
+@pytest.mark.parametrize("eps", [float("nan"), np.float64("nan"), np.float32("nan")])
+def test_a_nan_eps_is_refused(eps):
+    """A NaN clamp would clamp nothing and give finite results: a clear error."""
+    x = np.zeros(3)
+    v = np.ones(3)
+    calls = [
+        lambda: gnll.gaussian_nll_loss(x, x, v, eps=eps),
+        lambda: gnll.gaussian_nll_loss_and_grad(x, x, v, eps=eps),
+        lambda: gnll.gaussian_nll_loss(x, x, log_var=v, eps=eps),
+        lambda: gnll.gaussian_nll_curvature(x, x, v, eps=eps),
+        lambda: gnll.GaussianNLLLoss(eps=eps),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="eps must not be NaN"):
+            call()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_float32_loss_past_float32s_range_is_inf_without_a_warning(reduction):
+    x = np.array([1e30, 0.0], np.float32)
+    v = np.array([1e-30, 1.0], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = gnll.gaussian_nll_loss(x, np.zeros(2, np.float32), v, eps=0.0,
+                                      reduction=reduction)
+        loss2, _ = gnll.gaussian_nll_loss_and_grad(x, np.zeros(2, np.float32), v,
+                                                   eps=0.0, reduction=reduction)
+    assert loss.dtype == np.float32 and loss == np.inf and loss2 == np.inf

@@ -888,3 +888,19 @@ def test_same_shape_path_reports_a_negative_var_as_torch_does(dtype):
         F.gaussian_nll_loss(x, torch.zeros(4, 2, dtype=dtype), v)
     with pytest.raises(ValueError, match="var has negative entry/entries"):
         gtorch.gaussian_nll_loss(x, torch.zeros(4, 2, dtype=dtype), v)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_nan_eps_gives_torchs_nan_results(dtype):
+    results = []
+    for fn in (F.gaussian_nll_loss, gtorch.gaussian_nll_loss):
+        m = torch.zeros(3, dtype=dtype, requires_grad=True)
+        v = torch.ones(3, dtype=dtype, requires_grad=True)
+        loss = fn(m, torch.ones(3, dtype=dtype), v, eps=float("nan"))
+        loss.backward()
+        results.append((loss.detach(), m.grad, v.grad))
+    for ours, theirs in zip(results[1], results[0]):
+        torch.testing.assert_close(ours, theirs, equal_nan=True)
+    with pytest.raises(ValueError, match="eps must not be NaN"):  # gnll's options
+        gtorch.gaussian_nll_loss(torch.zeros(3, dtype=dtype), torch.ones(3, dtype=dtype),
+                                 torch.ones(3, dtype=dtype), eps=float("nan"), beta=0.5)

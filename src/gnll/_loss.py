@@ -245,7 +245,7 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         name, var, param, beta, weight, zero = opts
     (dtype, shape, mode, cols, xf, yf, vf,
      x_shape, y_shape, v_used) = _plan(input, target, var, reduction, name)
-    if type(eps) is not float:
+    if type(eps) is not float or eps != eps:
         eps = check_eps(eps)
     n_threads = default_n_threads() if n_threads is None else check_n_threads(n_threads)
     n = xf.shape[0]
@@ -324,9 +324,9 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     if reduction == "none":
         loss = loss_out.reshape(shape)
     elif reduction == "sum":
-        loss = dtype.type(total)
+        loss = _scalar(dtype, total)
     else:
-        loss = dtype.type(total / denom if n and denom else math.nan)
+        loss = _scalar(dtype, total / denom if n and denom else math.nan)
     if wrt is None:
         return loss, None
 
@@ -433,10 +433,23 @@ def _same_shape_loss_and_grad(x, y, v, full, eps, reduction, wrt, n_threads):
                              None, 1.0 / n if mean else 1.0, n_threads)
     if negative:
         check_var_sign(v)
-    loss = dtype.type(total / n if mean else total)
+    loss = _scalar(dtype, total / n if mean else total)
     return loss, (None if gx is None else gx.reshape(shape),
                   None if gy is None else gy.reshape(shape),
                   None if gv is None else gv.reshape(shape))
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _scalar(dtype, value):
+    """The float `value` as a NumPy scalar of `dtype`: past float32's range
+    it rounds to inf, as torch's float32 result does, without NumPy's
+    overflow warning."""
+    if dtype == np.float32 and abs(value) > _FLOAT32_MAX:
+        with np.errstate(over="ignore"):
+            return dtype.type(value)
+    return dtype.type(value)
 
 
 def _into(buffer, grad):
@@ -535,7 +548,8 @@ def gaussian_nll_loss(input, target, var=None, full=False, eps=1e-6, reduction="
         is not valid"); when several apply, in that order.  The same for
         `std` (or `log_var`, which may be negative) in place of `var`.  Also
         for a `weight` that is negative, non-finite or not broadcastable to
-        the loss, a non-finite `beta` or an unknown `clamp_grad`.
+        the loss, a non-finite `beta`, an unknown `clamp_grad` or a NaN
+        `eps` ("eps must not be NaN").
     TypeError
         For complex, object, string or extended-precision inputs, or unless
         exactly one of `var`, `log_var` and `std` is given.

@@ -128,7 +128,10 @@ def raise_first_error(input, target, var, reduction, name="var"):
 def check_eps(eps):
     if not isinstance(eps, numbers.Real):
         raise TypeError(f"eps must be a real number, not {type(eps).__name__}")
-    return float(eps)
+    eps = float(eps)
+    if eps != eps:  # a NaN clamp would silently clamp nothing
+        raise ValueError("eps must not be NaN")
+    return eps
 
 
 def check_n_threads(n_threads):

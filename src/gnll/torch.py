@@ -111,6 +111,7 @@ from . import gaussian_nll_loss as _np_loss
 from . import gaussian_nll_loss_and_grad as _np_loss_and_grad
 from ._loss import _same_shape_loss_and_grad
 from ._validation import check_beta as _check_beta
+from ._validation import check_eps as _check_eps
 from ._validation import check_clamp_grad as _check_clamp_grad
 from ._validation import check_reduction as _check_reduction
 from ._validation import select_variance as _select_variance
@@ -288,7 +289,7 @@ def _torch_loss_ext(input, target, param, name, full, eps, reduction, beta,
     """
     if isinstance(eps, torch.Tensor):
         eps = eps.item()
-    eps = float(eps)
+    eps = _check_eps(eps)
     if not isinstance(param, torch.Tensor):
         dtype = input.dtype if input.is_floating_point() else torch.get_default_dtype()
         param = torch.as_tensor(param, dtype=dtype, device=input.device)
@@ -653,7 +654,8 @@ def gaussian_nll_loss(
             input, target, var, full, eps, reduction,
             log_var, std, beta, weight, clamp_grad,
         )
-    if not _fast_path_ok(input, target, var, reduction) or isinstance(eps, torch.Tensor):
+    if (not _fast_path_ok(input, target, var, reduction) or isinstance(eps, torch.Tensor)
+            or eps != eps):  # a NaN eps: torch's NaN results
         return _torch_loss(input, target, var, full, eps, reduction)
     if not isinstance(var, torch.Tensor):
         var = float(var)  # a NumPy float64 must not up-cast, as in torch
