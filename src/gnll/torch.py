@@ -48,7 +48,8 @@ gnll's shape extensions (see below): tensors on other devices (CUDA, meta,
 nested tensors, tensor subclasses and modes with ``__torch_function__``,
 tracing by ``torch.compile`` or ``torch.jit``, forward-mode AD (dual
 tensors) and ``torch.func`` transforms, and a ``var`` or ``target`` that is
-neither a tensor nor (for ``var``) a Python float, and a tensor ``eps``.
+neither a tensor nor (for ``var``) a Python float, a tensor ``eps`` and a
+NaN ``eps`` (torch's results are then NaN; gnll's NumPy API refuses it).
 
 *Higher-order gradients.* When the backward pass itself is differentiated
 (``create_graph=True``, ``torch.autograd.grad(..., create_graph=True)``,
