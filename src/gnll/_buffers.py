@@ -3,9 +3,10 @@
 A new array of many megabytes costs more than the kernel that fills it: the
 allocator hands large blocks back to the operating system when they are
 freed, and the system zeroes every page again on first touch of the next
-block.  At 10M float64 elements, two fresh gradient arrays cost gnll 8-20 ms
-of a 20 ms call on the development machine; at 1M elements, the glibc heap
-returns them too and the page faults cost three times the kernel.
+block.  On the development machine (a VM), two fresh float64 gradient arrays
+cost about 13 ms at 10M elements, as much as the kernel; at 1M elements,
+where the glibc heap returns them too, their page faults cost three times
+the kernel.
 
 So the result arrays of at least ``MIN_BYTES`` are drawn from a small cache.
 An array handed out stays in the cache, and is handed out again only once
