@@ -7,6 +7,7 @@ memory; the cache's size is bounded; and it can be turned off.
 """
 import gc
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -214,3 +215,33 @@ def test_a_call_from_a_finaliser_during_a_cache_edit_does_not_hang():
         _buffers._lock.release()
     assert len(seen) == 1
     np.testing.assert_array_equal(seen[0], expected)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_can_use_the_cache_although_the_parent_held_its_lock():
+    import os
+
+    x, t, v = _data(31)
+    _buffers._lock.acquire()  # as if another thread were inside take()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: set_buffer_cache must not wait forever
+            try:
+                gnll.set_buffer_cache(1 << 30)
+                gnll.gaussian_nll_loss_and_grad(x, t, v, n_threads=1)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+    finally:
+        _buffers._lock.release()
+    deadline = time.monotonic() + 60
+    while True:  # a child stuck on the lock fails the test instead of hanging it
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the cache's lock")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

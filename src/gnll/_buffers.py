@@ -17,6 +17,7 @@ size, in use or idle, is bounded by ``max_bytes`` (the oldest entries are
 forgotten first), so the memory it keeps alive after the caller has let go
 is at most that.  ``set_buffer_cache(0)`` turns it off and frees it.
 """
+import os
 import sys
 import threading
 
@@ -29,6 +30,17 @@ _SMALL = MIN_BYTES // 8  # elements: fewer than this are below MIN_BYTES
 _lock = threading.Lock()
 _entries = []  # the cached arrays, oldest first
 _max_bytes = 512 << 20
+
+
+def _new_lock_after_fork():
+    """A forked child starts with a free lock (another thread of the parent
+    may have held it at the fork)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def _refs(entries, i):
