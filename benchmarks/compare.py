@@ -776,18 +776,12 @@ def _memory_case(n, dtype):
         ("numexpr fwd+bwd", numexpr_grad, "grad"),
         ("numba fused prange", numba_grad, "grad"),
     ]
-    skipped = {}
+    entries, skipped = {}, {}
     for label, factory, kind in specs:
-        try:
-            fn = factory(x, y, v)
-            fn()
-        except Skip as exc:
-            skipped[label] = str(exc)
+        _add_entry(entries, skipped, label, lambda: factory(x, y, v))
+        if label not in entries:
             continue
-        except Exception as exc:
-            skipped[label] = f"failed: {type(exc).__name__}: {exc}"
-            continue
-        peak, returned = traced_peak_extra(fn)
+        peak, returned = traced_peak_extra(entries.pop(label))
         rows.append({"label": label, "kind": kind, "peak": peak,
                      "returned": returned, "extra": peak - returned})
     record = {"title": f"Memory: tracemalloc peak during one call, N={n:,}",
@@ -1564,18 +1558,12 @@ def run_homo_case(n, dt, args):
         if args.peers and not _selected(label, args.peers):
             continue
         _add_entry(entries, skipped, label, lambda: factory(hx, hy, hv, **kw))
-    try:
-        fn = gnll_grad(x, y, v)
-        fn()
-        entries["gnll heteroscedastic"] = fn
-        # one variance per column instead of per row: var broadcast along the
-        # leading axis, processed in tiles
-        per_feature = np.ascontiguousarray(hv[: hx.shape[1]].reshape(1, -1))
-        fn = gnll_grad(hx, hy, per_feature)
-        fn()
-        entries["gnll per-feature var (1, 100)"] = fn
-    except Skip as exc:
-        skipped["gnll heteroscedastic"] = str(exc)
+    _add_entry(entries, skipped, "gnll heteroscedastic", lambda: gnll_grad(x, y, v))
+    # one variance per column instead of per row: var broadcast along the
+    # leading axis, processed in tiles
+    per_feature = np.ascontiguousarray(hv[: hx.shape[1]].reshape(1, -1))
+    _add_entry(entries, skipped, "gnll per-feature var (1, 100)",
+               lambda: gnll_grad(hx, hy, per_feature))
     results = time_entries(entries, args.repeats, args.warmup, args.min_time,
                            args.interleave, args.pause)
     record = {

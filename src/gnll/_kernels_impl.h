@@ -182,6 +182,26 @@ static inline void NAME(emit)(ptrdiff_t m, const double *restrict lb,
     NAME(lane_add)(lanes, lb, m);
 }
 
+/* The end of a block whose gradients were scaled and stored in the element
+ * loop (tx, tv: the outputs themselves, or ox, ov when streamed); lb holds
+ * the loss.  Pointers are the block's (already offset). */
+static inline void NAME(finish_direct)(ptrdiff_t m, const double *restrict lb,
+                                       const T *tx, const T *tv, const T *ox,
+                                       const T *ov, T *loss, T *gx, T *gy,
+                                       T *gv, double *restrict lanes,
+                                       int stream)
+{
+    if (gx && tx == ox)
+        NAME(copy_out)(gx, ox, 1, m, stream);
+    if (gy)
+        NAME(copy_out)(gy, tx, -1, m, stream);
+    if (gv && tv == ov)
+        NAME(copy_out)(gv, ov, 1, m, stream);
+    if (loss)
+        NAME(put)(loss, lb, NULL, 1.0, m, stream);
+    NAME(lane_add)(lanes, lb, m);
+}
+
 #if defined(GNLL_SINGLE) && GNLL_FMA
 /*
  * Single-precision evaluation of one block of the plain var kernel (float32
@@ -479,15 +499,9 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
             T *tv = gv && !stream ? gv + b : ov;
             neg |= NAME(eval_grad)(xb, yb, vb, m, eps, c, gscale, 1, lb,
                                    NULL, NULL, tx, tv);
-            if (gx && tx == ox)
-                NAME(copy_out)(gx + b, ox, 1, m, stream);
-            if (gy)
-                NAME(copy_out)(gy + b, tx, -1, m, stream);
-            if (gv && tv == ov)
-                NAME(copy_out)(gv + b, ov, 1, m, stream);
-            if (loss)
-                NAME(put)(loss + b, lb, NULL, 1.0, m, stream);
-            NAME(lane_add)(lanes, lb, m);
+            NAME(finish_direct)(m, lb, tx, tv, ox, ov, loss ? loss + b : NULL,
+                                gx ? gx + b : NULL, gy ? gy + b : NULL,
+                                gv ? gv + b : NULL, lanes, stream);
             continue;
         }
         if (want_grad) {
@@ -996,15 +1010,9 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
             neg |= GNLL_XEVAL(GNLL_PARAM_VAR);
         }
         if (direct) {
-            if (gx && tx == ox)
-                NAME(copy_out)(gx + b, ox, 1, m, stream);
-            if (gy)
-                NAME(copy_out)(gy + b, tx, -1, m, stream);
-            if (gp && tv == ov)
-                NAME(copy_out)(gp + b, ov, 1, m, stream);
-            if (loss)
-                NAME(put)(loss + b, lb, NULL, 1.0, m, stream);
-            NAME(lane_add)(lanes, lb, m);
+            NAME(finish_direct)(m, lb, tx, tv, ox, ov, loss ? loss + b : NULL,
+                                gx ? gx + b : NULL, gy ? gy + b : NULL,
+                                gp ? gp + b : NULL, lanes, stream);
             continue;
         }
         if (want_grad && o->zero_clamp_grad)

@@ -418,12 +418,11 @@ class _GaussianNLLFunction(torch.autograd.Function):
                 # the usual training call: the kernel without general planning
                 loss, grads = _same_shape_loss_and_grad(
                     x, y, v, full, eps, reduction, wrt, n_threads)
-                ctx.grads = [None if g is None else torch.from_numpy(g) for g in grads]
             else:
                 loss, grads = _np_loss_and_grad(
                     x, y, v, full, eps, reduction, wrt=wrt, n_threads=n_threads, **kw
                 )
-                ctx.grads = [_as_tensor(g) for g in grads]
+            ctx.grads = [_as_tensor(g) for g in grads]
         else:
             ctx.grads = None
             loss = _np_loss(x, y, v, full, eps, reduction, n_threads=n_threads, **kw)
