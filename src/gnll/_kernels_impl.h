@@ -383,6 +383,13 @@ static inline int NAME(block_single)(const float *restrict xb,
             tv[k] = gs * gnll_dvar_exact_single(r, rl, t, iv);
         }
     } else {
+        /* log v in a loop of its own here too: inline, the call's register
+         * clobbers cost more than the extra pass over lb */
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float vk = vb[k];
+            lb[k] = logf(vk < eps ? eps : vk);
+        }
 #pragma omp simd reduction(| : bad, ng)
         for (ptrdiff_t k = 0; k < m; k++) {
             const float vk = vb[k];
@@ -392,7 +399,7 @@ static inline int NAME(block_single)(const float *restrict xb,
             /* bitwise &: short-circuit tests would stop vectorisation */
             bad |= !(GNLL_SAFE_R(r) & (vc >= GNLL_SAFE_LO) &
                      (vc <= GNLL_SAFE_HI));
-            lb[k] = 0.5f * (logf(vc) + r * (r / vc)) + c;
+            lb[k] = 0.5f * (lb[k] + r * (r / vc)) + c;
         }
     }
     bad |= NAME(gout_unsafe)(gout, m);
@@ -508,13 +515,17 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
             neg |= NAME(eval_grad)(xb, yb, vb, m, eps, c, 1.0, 0, lb, tb, db,
                                    NULL, NULL);
         } else {
+            /* log v in a loop of its own (see block_single) */
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < m; k++)
+                lb[k] = log(gnll_clamp((double)vb[k], eps));
 #pragma omp simd reduction(| : neg)
             for (ptrdiff_t k = 0; k < m; k++) {
                 const double vk = (double)vb[k];
                 neg |= vk < 0.0;
                 const double vc = gnll_clamp(vk, eps);
                 const double r = (double)xb[k] - (double)yb[k];
-                lb[k] = gnll_loss(log(vc), r, r / vc, c);
+                lb[k] = gnll_loss(lb[k], r, r / vc, c);
             }
         }
         NAME(emit)(m, lb, tb, db, loss ? loss + b : NULL, gx ? gx + b : NULL,
@@ -710,18 +721,23 @@ static inline int NAME(xclamped)(double p, const gnll_options *o)
                                           : p <= o->eps;
 }
 
-/* db[k] (or, if db is NULL, dbs[k]) = 0 where the parameter is clamped. */
+/* db[k] (or, if db is NULL, dbs[k]) = 0 where the parameter is clamped.
+ * The options are copied first and each loop stores unconditionally (a
+ * select), so that the loops vectorise. */
 static void NAME(xzero)(const T *restrict pb, ptrdiff_t m,
                         const gnll_options *o, double *restrict db,
                         float *restrict dbs)
 {
-    for (ptrdiff_t k = 0; k < m; k++)
-        if (NAME(xclamped)((double)pb[k], o)) {
-            if (db)
-                db[k] = 0.0;
-            else
-                dbs[k] = 0.0f;
-        }
+    const gnll_options oc = *o;
+    if (db) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++)
+            db[k] = NAME(xclamped)((double)pb[k], &oc) ? 0.0 : db[k];
+    } else {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++)
+            dbs[k] = NAME(xclamped)((double)pb[k], &oc) ? 0.0f : dbs[k];
+    }
 }
 
 /* Multiply the block's loss and gradient factors by the sample weights;
@@ -735,7 +751,7 @@ static int NAME(xweigh)(const T *restrict wb, ptrdiff_t m, int want_grad,
 #pragma omp simd reduction(| : bad)
     for (ptrdiff_t k = 0; k < m; k++) {
         const double wk = (double)wb[k];
-        bad |= !(wk >= 0.0 && wk <= DBL_MAX);
+        bad |= !((wk >= 0.0) & (wk <= DBL_MAX));  /* &: no branch */
         lb[k] *= wk;
     }
     if (want_grad)
