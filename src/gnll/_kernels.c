@@ -5,8 +5,10 @@
  * Safe vectorisation of log (no fast-math flags): on x86-64 glibc >= 2.22 with
  * GCC, log is re-declared "omp declare simd", so that GCC calls libmvec's
  * vector log (max. 4 ulp, special values handled as the scalar log does)
- * inside `omp simd` loops.  The file is compiled with -fno-math-errno and
- * -fopenmp (or -fopenmp-simd); each instruction set gets its own copy of the
+ * inside `omp simd` loops.  The file is compiled with -fno-math-errno,
+ * -fno-trapping-math (so that loops with selects vectorise without AVX-512's
+ * masks; see meson.build) and -fopenmp (or -fopenmp-simd); both leave every
+ * result as it is.  Each instruction set gets its own copy of the
  * kernels through `#pragma GCC target`, and the best one the CPU supports is
  * picked when gnll is imported.  Elsewhere the baseline path (scalar log) is
  * the only one.
