@@ -150,6 +150,37 @@ def gnll_grad_out(x, y, v):
     return lambda: f(x, y, v, wrt=("input", "var"), out=bufs)
 
 
+def _on_path(path, call):
+    """*call* run on the instruction-set path *path*; Skip unless that path is
+    supported here and is not the one gnll already uses (its own row)."""
+    gnll = module("gnll")
+    core = gnll._core
+    current = core.get_simd_path()
+    if path == current:
+        raise Skip(f"{path} is this machine's default path (the 'gnll' row)")
+    if (path, True) not in core.simd_paths():
+        raise Skip(f"this CPU cannot run the {path} path")
+
+    def run():
+        core.set_simd_path(path)
+        try:
+            return call()
+        finally:
+            core.set_simd_path(current)
+
+    return run
+
+
+def gnll_grad_avx2(x, y, v):
+    # The same call on the x86-64-v3 path (AVX2 and FMA, no AVX-512): what
+    # most CPUs without AVX-512 run.
+    return _on_path("x86-64-v3", gnll_grad(x, y, v))
+
+
+def gnll_fwd_avx2(x, y, v):
+    return _on_path("x86-64-v3", gnll_fwd(x, y, v))
+
+
 def gnll_fwd(x, y, v, n_threads=None):
     gnll = module("gnll")
     f = gnll.gaussian_nll_loss
@@ -454,6 +485,7 @@ GRAD_PEERS = [
     ("gnll 1 thread", gnll_grad, {"n_threads": 1}),
     ("gnll out= (reused buffers)", gnll_grad_out, {}),
     ("gnll, no buffer cache", gnll_grad_fresh, {}),
+    ("gnll x86-64-v3 path (AVX2)", gnll_grad_avx2, {}),
     ("NumPy naive fwd+bwd", numpy_grad, {}),
     ("PyTorch fwd+bwd (autograd)", torch_grad, {}),
     ("JAX jit(value_and_grad)", jax_grad, {}),
@@ -466,6 +498,7 @@ GRAD_PEERS = [
 FWD_PEERS = [
     ("gnll", gnll_fwd, {}),
     ("gnll 1 thread", gnll_fwd, {"n_threads": 1}),
+    ("gnll x86-64-v3 path (AVX2)", gnll_fwd_avx2, {}),
     ("NumPy naive fwd", numpy_fwd, {}),
     ("PyTorch F.gaussian_nll_loss", torch_fwd, {}),
     ("JAX jit(fwd)", jax_fwd, {}),
