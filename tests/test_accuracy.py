@@ -262,3 +262,61 @@ def test_float32_products_outside_float_range_fall_back(simd_path, case):
         want = np.asarray(ref).astype(np.float32)
         assert np.all(np.isfinite(want)), case
         np.testing.assert_array_max_ulp(np.asarray(got), want, maxulp=2)
+
+
+def logvar_data(n=60_000, seed=11):
+    """Log-variances over +-30, and a tenth beyond +-700 (where the kernels
+    switch to exp(-s/4) to keep every intermediate finite), with residuals
+    scaled there so that r^2 / v stays moderate."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n)
+    t = rng.standard_normal(n)
+    s = rng.uniform(-30, 30, n)
+    k = n // 10
+    s[:k] = rng.choice([-1.0, 1.0], k) * rng.uniform(700, 1400, k)
+    x[:k] = t[:k] + np.exp(s[:k] / 2) * rng.standard_normal(k)
+    return x, t, s
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 0.3])
+def test_float64_log_var_within_8_ulp_of_its_terms(simd_path, beta):
+    """float64 log_var against long double: the gradients, the loss and the
+    curvature within 8 ulp of the scale of their terms (as the float32 loss
+    family), and within 16 beyond |s| = 700, where the kernels take
+    exp(-s/4) so that no intermediate overflows.  The exact values use the
+    residual and beta * s rounded to double, as the kernels see them."""
+    x, t, s = logvar_data()
+    kw = dict(log_var=s, eps=0.0, beta=beta)
+    loss, g = gnll.gaussian_nll_loss_and_grad(x, t, reduction="none", **kw)
+    h_mm, h_pp, h_mp = gnll.gaussian_nll_curvature(x, t, **kw)
+    S = s.astype(LD)
+    R = (x - t).astype(LD)
+    iv = np.exp(-S)
+    bw = np.exp((beta * s).astype(LD))  # v^beta, not differentiated
+    q = R * R * iv
+    checks = {  # name: (got, exact, scale)
+        "d/dinput": (g.input, bw * R * iv, bw * R * iv),
+        "d/ds": (g.var, bw * LD(0.5) * (1 - q), bw * LD(0.5) * np.maximum(1, q)),
+        "loss": (loss, bw * LD(0.5) * (S + q), bw * LD(0.5) * (np.abs(S) + q)),
+        "h_mm": (h_mm, bw * iv, bw * iv),
+        "h_pp": (h_pp, bw * LD(0.5) * q, bw * LD(0.5) * q),
+        "h_mp": (h_mp, -bw * R * iv, bw * R * iv),
+    }
+    near = np.abs(s) <= 700
+    # where the scale is a normal double, and for the curvature v^beta and
+    # 1/v too (it multiplies them: beyond |s| = 709 one of them overflows)
+    lo, hi = np.finfo(np.float64).tiny * 2**60, np.finfo(np.float64).max / 2**60
+
+    def normal(a):
+        return (np.abs(a) >= lo) & (np.abs(a) <= hi)
+
+    worst = {}
+    for name, (got, exact, scale) in checks.items():
+        ok = normal(scale) & ((normal(iv) & normal(bw)) | (name[0] != "h"))
+        u = ulps_of(got.astype(LD) - exact, np.where(ok, scale, 1), np.float64)
+        assert (ok & near).sum() > 0.8 * near.sum(), name
+        worst[name] = (float(u[ok & near].max()),
+                       float(u[ok & ~near].max()) if (ok & ~near).any() else 0.0)
+    assert (normal(checks["d/dinput"][2]) & ~near).sum() > 1000
+    assert all(a <= 8 and b <= 16 for a, b in worst.values()), (simd_path, worst)

@@ -621,7 +621,7 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
  *
  * bmode, how v^beta is formed: 0 no beta (1), 1 exp(beta log v),
  * 2 beta = 0.5 (the usual choice) and 3 beta = 1, without exp: sqrt(v) and
- * v, or for log_var 1/e4^2 and 1/e4^4 from the e4 = exp(-s/4) it has.
+ * v, or for log_var from the exp it takes anyway (gnll_logvar_terms).
  */
 static GNLL_ALWAYS_INLINE int
 NAME(xeval)(const T *restrict xb, const T *restrict yb,
@@ -634,13 +634,14 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
     const double eps = o->eps, leps = o->log_eps, c = o->c, beta = o->beta;
     int neg = 0;
     /* The calls in loops of their own, as in eval_grad, so the element
-     * loop's live values are not spilled around them: lb = exp(-s/4) for
-     * log_var, log v otherwise; tb = v^beta for a general beta (the element
+     * loop's live values are not spilled around them: lb = E of
+     * gnll_logvar_terms for log_var, log v otherwise; tb = v^beta for a general beta (the element
      * loop reads tb[k] before it may overwrite it). */
     if (param == GNLL_PARAM_LOG_VAR) {
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++)
-            lb[k] = exp(-0.25 * gnll_clamp((double)pb[k], leps));
+            lb[k] = exp(gnll_logvar_arg(gnll_clamp((double)pb[k], leps),
+                                        bmode == 2));
         if (bmode == 1)
 #pragma omp simd
             for (ptrdiff_t k = 0; k < m; k++)
@@ -649,18 +650,20 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
         for (ptrdiff_t k = 0; k < m; k++) {
             const double s = gnll_clamp((double)pb[k], leps);
             const double r = (double)xb[k] - (double)yb[k];
-            const double e4 = lb[k];
-            const double u = gnll_scale2(r, e4);     /* r exp(-s/2) */
-            const double q = u * u;                  /* r^2 / v     */
-            /* v^beta = exp(beta s); from e4 = exp(-s/4) for beta = 1/2, 1 */
-            const double e2 = e4 * e4;
+            /* r/v, r^2/v, 1/v; r/sqrt(v) and 1/sqrt(v) for beta = 1/2 */
+            double t, q, iv, rsv = 0.0, siv = 0.0;
+            gnll_logvar_terms(s, r, lb[k], bmode == 2, &t, &q, &iv, &rsv,
+                              &siv);
+            /* v^beta = exp(beta s); from the exp already taken for 1/2, 1 */
             const double bw = bmode == 0   ? 1.0
-                              : bmode == 2 ? 1.0 / e2
-                              : bmode == 3 ? 1.0 / (e2 * e2)
+                              : bmode == 2 ? 1.0 / siv
+                              : bmode == 3 ? 1.0 / iv
                                            : tb[k];
             lb[k] = bw * gnll_loss_logvar(s, q, c);
             if (want_grad) {
-                const double gt = bw * gnll_scale2(u, e4);  /* r / v */
+                /* v^beta r / v: r / sqrt(v) for beta = 1/2 and r for
+                 * beta = 1, with no extra rounding (nor an overflow of v) */
+                const double gt = bmode == 2 ? rsv : bmode == 3 ? r : bw * t;
                 const double gd = bw * gnll_dlogvar(q);
                 if (direct) {
                     tx[k] = (T)(gscale * gt);
@@ -1060,17 +1063,13 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
         /* Everything that depends on the parameter alone, once per row:
          * loss = bw * (0.5 * (logv + q) + c), d/dtheta = kp * (per element). */
         const double pk = (double)p[i];
-        double logv, iv = 0.0, e4 = 0.0, kp, clamped, bw = 1.0;
+        double logv, iv = 0.0, E = 0.0, kp, clamped, bw = 1.0;
         if (o->param == GNLL_PARAM_LOG_VAR) {
             logv = gnll_clamp(pk, o->log_eps);
-            e4 = exp(-0.25 * logv);
+            E = exp(gnll_logvar_arg(logv, 0));  /* see gnll_logvar_terms */
             kp = 1.0;
             clamped = pk <= o->log_eps;
-            if (o->beta == 0.5)
-                bw = 1.0 / (e4 * e4);
-            else if (o->beta == 1.0)
-                bw = 1.0 / ((e4 * e4) * (e4 * e4));
-            else if (o->beta != 0.0)
+            if (o->beta != 0.0)
                 bw = exp(o->beta * logv);
         } else {
             neg |= pk < 0.0;
@@ -1098,10 +1097,12 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
 #pragma omp simd
                 for (ptrdiff_t k = 0; k < m; k++) {
                     const double r = (double)xb[k] - (double)yb[k];
-                    const double u = gnll_scale2(r, e4);
-                    const double q = u * u;
+                    double t, q, ivk;
+                    gnll_logvar_terms(logv, r, E, 0, &t, &q, &ivk, NULL,
+                                      NULL);
+                    (void)ivk;
                     lb[k] = bw * gnll_loss_logvar(logv, q, c);
-                    tb[k] = bw * gnll_scale2(u, e4);
+                    tb[k] = bw * t;
                     db[k] = kp * gnll_dlogvar(q);
                 }
             } else {
@@ -1136,63 +1137,125 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
  * times k = scale * w * v^beta; the clamp straight-through, or the theta
  * terms zero where clamped (zero_clamp_grad).  p and w hold n elements.
  */
-static void NAME(xcurv)(const T *restrict x, const T *restrict y,
-                        const T *restrict p, const T *restrict w, ptrdiff_t n,
-                        const gnll_options *o, int fisher, double scale,
-                        T *restrict h_mm, T *restrict h_pp, T *restrict h_mp)
+/* One block of xcurv, inlined with constant `param` and `bmode` (as in
+ * xeval), so that each combination is its own vectorised loop: the calls
+ * first, in loops of their own, then one loop of arithmetic and selects.
+ * kb[k] holds scale * w[k] (or scale). */
+static GNLL_ALWAYS_INLINE void
+NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
+                  const T *restrict pb, ptrdiff_t m, const gnll_options *o,
+                  const int param, const int bmode, int fisher,
+                  const double *restrict kb, T *restrict h_mm,
+                  T *restrict h_pp, T *restrict h_mp)
 {
     const double eps = o->eps, leps = o->log_eps, beta = o->beta;
-    const int param = o->param, zero = o->zero_clamp_grad;
-    for (ptrdiff_t k = 0; k < n; k++) {
-        const double pk = (double)p[k];
-        const double r = (double)x[k] - (double)y[k];
-        double iv, mm, pp, mp, logv, vc, clamped;
+    const int zero = o->zero_clamp_grad;
+    /* eb = E of gnll_logvar_terms for log_var, log v for a general beta;
+     * gb = v^beta
+     * where it takes a call (log_var with any beta, or a general beta) */
+    double eb[GNLL_BLK], gb[GNLL_BLK];
+    if (param == GNLL_PARAM_LOG_VAR) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++)
+            eb[k] = exp(gnll_logvar_arg(gnll_clamp((double)pb[k], leps), 0));
+        if (bmode != 0)
+#pragma omp simd
+            for (ptrdiff_t k = 0; k < m; k++)
+                gb[k] = exp(beta * gnll_clamp((double)pb[k], leps));
+    } else if (bmode == 1) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const double pk = (double)pb[k];
+            eb[k] = log(gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps));
+        }
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++)
+            gb[k] = exp(beta * eb[k]);
+    }
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const double pk = (double)pb[k];
+        const double r = (double)xb[k] - (double)yb[k];
+        double iv, pp, mp, vb;
+        int clamped;
         if (param == GNLL_PARAM_LOG_VAR) {
-            const double s = gnll_clamp(pk, leps);
-            const double e4 = exp(-0.25 * s);
-            const double u = gnll_scale2(r, e4);   /* r / sqrt(v) */
-            const double t = gnll_scale2(u, e4);   /* r / v       */
-            iv = (e4 * e4) * (e4 * e4);
-            logv = s;
-            vc = exp(s);
+            double t, q;  /* r / v, r^2 / v */
+            gnll_logvar_terms(gnll_clamp(pk, leps), r, eb[k], 0, &t, &q, &iv,
+                              NULL, NULL);
             clamped = pk <= leps;
-            pp = fisher ? 0.5 : 0.5 * u * u;
+            pp = fisher ? 0.5 : 0.5 * q;
             mp = fisher ? 0.0 : -t;
+            vb = bmode == 0 ? 1.0 : gb[k];
         } else {
             const double vv = param == GNLL_PARAM_STD ? pk * pk : pk;
-            vc = gnll_clamp(vv, eps);
+            const double vc = gnll_clamp(vv, eps);
             iv = 1.0 / vc;
-            logv = log(vc);
             clamped = vv <= eps;
             const double t = r * iv;
             if (param == GNLL_PARAM_STD) {
                 const double h_vv = t * t * iv - 0.5 * iv * iv;
                 const double g_v = gnll_dvar(iv, t);
-                pp = fisher ? 2.0 * pk * pk * iv * iv
-                            : 4.0 * pk * pk * h_vv + 2.0 * g_v;
+                const double pp_f = 2.0 * pk * pk * iv * iv;
+                const double pp_h = 4.0 * pk * pk * h_vv + 2.0 * g_v;
+                pp = fisher ? pp_f : pp_h;
                 mp = fisher ? 0.0 : -2.0 * pk * t * iv;
             } else {
-                pp = fisher ? 0.5 * iv * iv : t * t * iv - 0.5 * iv * iv;
+                const double pp_f = 0.5 * iv * iv;
+                const double pp_h = t * t * iv - 0.5 * iv * iv;
+                pp = fisher ? pp_f : pp_h;
                 mp = fisher ? 0.0 : -t * iv;
             }
+            vb = bmode == 0 ? 1.0 : bmode == 2 ? sqrt(vc) : bmode == 3 ? vc
+                                                          : gb[k];
         }
-        mm = iv;
-        if (zero && clamped) {
-            pp = 0.0;
-            mp = 0.0;
-        }
-        double kf = scale;
-        if (w)
-            kf *= (double)w[k];
-        if (beta != 0.0)
-            kf *= beta == 0.5 && param != GNLL_PARAM_LOG_VAR ? sqrt(vc)
-                  : beta == 1.0                            ? vc
-                                                           : exp(beta * logv);
-        h_mm[k] = (T)(kf * mm);
-        h_pp[k] = (T)(kf * pp);
-        h_mp[k] = (T)(kf * mp);
+        const int off = zero & clamped;
+        const double kf = kb[k] * vb;
+        h_mm[k] = (T)(kf * iv);
+        h_pp[k] = (T)(kf * (off ? 0.0 : pp));
+        h_mp[k] = (T)(kf * (off ? 0.0 : mp));
     }
 }
+
+#define GNLL_XCURV_B(P)                                                      \
+    (bmode == 0   ? NAME(xcurv_block)(xb, yb, pb, m, o, P, 0, fisher, kb,    \
+                                      mm, pp, mp)                             \
+     : bmode == 2 ? NAME(xcurv_block)(xb, yb, pb, m, o, P, 2, fisher, kb,    \
+                                      mm, pp, mp)                             \
+     : bmode == 3 ? NAME(xcurv_block)(xb, yb, pb, m, o, P, 3, fisher, kb,    \
+                                      mm, pp, mp)                             \
+                  : NAME(xcurv_block)(xb, yb, pb, m, o, P, 1, fisher, kb,    \
+                                      mm, pp, mp))
+
+static void NAME(xcurv)(const T *restrict x, const T *restrict y,
+                        const T *restrict p, const T *restrict w, ptrdiff_t n,
+                        const gnll_options *o, int fisher, double scale,
+                        T *restrict h_mm, T *restrict h_pp, T *restrict h_mp)
+{
+    const double beta = o->beta;
+    /* v^beta: 0 none, 1 exp(beta log v), 2 sqrt(v), 3 v (for log_var, any
+     * beta other than 0 is exp(beta s)) */
+    const int bmode = beta == 0.0 ? 0 : beta == 0.5 ? 2 : beta == 1.0 ? 3 : 1;
+    const int param = o->param;
+    double kb[GNLL_BLK];
+    for (ptrdiff_t b = 0; b < n; b += GNLL_BLK) {
+        const ptrdiff_t m = n - b < GNLL_BLK ? n - b : GNLL_BLK;
+        const T *xb = x + b, *yb = y + b, *pb = p + b;
+        T *mm = h_mm + b, *pp = h_pp + b, *mp = h_mp + b;
+        if (w)
+            for (ptrdiff_t k = 0; k < m; k++)
+                kb[k] = scale * (double)w[b + k];
+        else
+            for (ptrdiff_t k = 0; k < m; k++)
+                kb[k] = scale;
+        if (param == GNLL_PARAM_LOG_VAR)
+            GNLL_XCURV_B(GNLL_PARAM_LOG_VAR);
+        else if (param == GNLL_PARAM_STD)
+            GNLL_XCURV_B(GNLL_PARAM_STD);
+        else
+            GNLL_XCURV_B(GNLL_PARAM_VAR);
+    }
+}
+#undef GNLL_XCURV_B
 
 #undef GNLL_FMA
 #undef GNLL_SAFE_HI
