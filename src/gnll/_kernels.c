@@ -176,14 +176,6 @@ static GNLL_ALWAYS_INLINE float gnll_dvar_exact_single(float rh, float rl, float
  * _kernels.h).  Only the extended entry points use them: the default var
  * path above is untouched. */
 
-/* r * exp(-s/2) as (r * e4) * e4 with e4 = exp(-s/4): no intermediate
- * overflows unless the result does (e4 is finite for s > -2839), and an
- * exact zero residual gives exactly 0 even where e4 = inf. */
-static GNLL_ALWAYS_INLINE double gnll_scale2(double r, double e4)
-{
-    return r == 0.0 ? 0.0 : (r * e4) * e4;
-}
-
 /* The log-variance parameterisation's r / v, r^2 / v and 1 / v from one
  * exp call per element, E = exp(gnll_logvar_arg(s, half)):
  *   |s| <= 700 (every log-variance of a representable v but the most
