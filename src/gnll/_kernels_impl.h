@@ -632,6 +632,9 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             T *restrict tv)
 {
     const double eps = o->eps, leps = o->log_eps, c = o->c, beta = o->beta;
+    /* zero clamp mode: no gradient to theta where it is clamped, i.e.
+     * p <= log_eps (log_var), p^2 <= eps (std), p <= eps (var) */
+    const int zero = o->zero_clamp_grad;
     int neg = 0;
     /* The calls in loops of their own, as in eval_grad, so the element
      * loop's live values are not spilled around them: lb = E of
@@ -664,7 +667,8 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                 /* v^beta r / v: r / sqrt(v) for beta = 1/2 and r for
                  * beta = 1, with no extra rounding (nor an overflow of v) */
                 const double gt = bmode == 2 ? rsv : bmode == 3 ? r : bw * t;
-                const double gd = bw * gnll_dlogvar(q);
+                const int off = zero & ((double)pb[k] <= leps);
+                const double gd = off ? 0.0 : bw * gnll_dlogvar(q);
                 if (direct) {
                     tx[k] = (T)(gscale * gt);
                     tv[k] = (T)(gscale * gd);
@@ -702,7 +706,11 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             if (want_grad) {
                 const double d = gnll_dvar(iv, t);
                 const double gt = bw * t;
-                const double gd = bw * (param == GNLL_PARAM_STD ? (2.0 * pk) * d : d);
+                const int off =
+                    zero & ((param == GNLL_PARAM_STD ? pk * pk : pk) <= eps);
+                const double gd =
+                    off ? 0.0
+                        : bw * (param == GNLL_PARAM_STD ? (2.0 * pk) * d : d);
                 if (direct) {
                     tx[k] = (T)(gscale * gt);
                     tv[k] = (T)(gscale * gd);
@@ -714,33 +722,6 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
         }
     }
     return neg;
-}
-
-/* The parameter is at or below its clamp (MLX's rule: zero gradient). */
-static inline int NAME(xclamped)(double p, const gnll_options *o)
-{
-    return o->param == GNLL_PARAM_LOG_VAR ? p <= o->log_eps
-           : o->param == GNLL_PARAM_STD   ? p * p <= o->eps
-                                          : p <= o->eps;
-}
-
-/* db[k] (or, if db is NULL, dbs[k]) = 0 where the parameter is clamped.
- * The options are copied first and each loop stores unconditionally (a
- * select), so that the loops vectorise. */
-static void NAME(xzero)(const T *restrict pb, ptrdiff_t m,
-                        const gnll_options *o, double *restrict db,
-                        float *restrict dbs)
-{
-    const gnll_options oc = *o;
-    if (db) {
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < m; k++)
-            db[k] = NAME(xclamped)((double)pb[k], &oc) ? 0.0 : db[k];
-    } else {
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < m; k++)
-            dbs[k] = NAME(xclamped)((double)pb[k], &oc) ? 0.0f : dbs[k];
-    }
 }
 
 /* Multiply the block's loss and gradient factors by the sample weights;
@@ -793,7 +774,7 @@ static GNLL_ALWAYS_INLINE int
 NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                    const float *restrict pb, ptrdiff_t m, float eps,
                    float leps, float c, float beta, float beta_lo,
-                   const int param,
+                   int zero, double zthr, const int param,
                    const int bmode, const int want_grad, float *restrict lb,
                    float gs, float *restrict tx, float *restrict tv, int *neg)
 {
@@ -876,8 +857,12 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                             : param == GNLL_PARAM_STD
                                 ? (2.0f * pk) * (0.5f * iv * u1)
                                 : 0.5f * iv * u1;
+            /* zero clamp mode: compared in double, as in xeval */
+            const double pd = (double)pk;
+            const int off =
+                zero & ((param == GNLL_PARAM_STD ? pd * pd : pd) <= zthr);
             tx[k] = gs * (bw * t);
-            tv[k] = gs * (bw * d);
+            tv[k] = off ? gs * 0.0f : gs * (bw * d);
             /* products of in-range factors can still overflow here; the
              * double path then decides */
             bad |= !(fabsf(tv[k]) <= FLT_MAX);
@@ -889,9 +874,11 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
 
 #define GNLL_XEVAL_SINGLE_B(P, B)                                             \
     (want_grad ? NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta,        \
-                                    beta_lo, P, B, 1, lb, gs, tx, tv, &ng)    \
+                                    beta_lo, zero, zthr, P, B, 1, lb, gs, tx, \
+                                    tv, &ng)                                  \
                : NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta,        \
-                                    beta_lo, P, B, 0, lb, gs, tx, tv, &ng))
+                                    beta_lo, zero, zthr, P, B, 0, lb, gs, tx, \
+                                    tv, &ng))
 #define GNLL_XEVAL_SINGLE(P)                                                 \
     (bmode == 0   ? GNLL_XEVAL_SINGLE_B(P, 0)                                \
      : bmode == 2 ? GNLL_XEVAL_SINGLE_B(P, 2)                                \
@@ -920,7 +907,10 @@ static int NAME(xblock_single)(const float *restrict xb,
      * nothing is applied to them afterwards */
     float ox[GNLL_BLK] __attribute__((aligned(64)));
     float ov[GNLL_BLK] __attribute__((aligned(64)));
-    const int direct = want_grad && !gout && !wb && !o->zero_clamp_grad;
+    const int direct = want_grad && !gout && !wb;
+    /* the zero clamp mode's threshold, compared in double (as in xeval) */
+    const int zero = o->zero_clamp_grad;
+    const double zthr = o->param == GNLL_PARAM_LOG_VAR ? o->log_eps : o->eps;
     float *tx = !direct ? tb : gx && !stream ? gx : ox;
     float *tv = !direct ? db : gp && !stream ? gp : ov;
     const float gs = direct ? gscale : 1.0f;
@@ -962,8 +952,6 @@ static int NAME(xblock_single)(const float *restrict xb,
                                    lanes, stream);
         return 1;
     }
-    if (want_grad && o->zero_clamp_grad)  /* compared in double, as xzero */
-        NAME(xzero)(pb, m, o, NULL, db);
     *neg |= ng;
     NAME(emit_single)(m, lb, tb, db, loss, gx, gy, gp, gout, gscale, lanes,
                       stream);
@@ -987,7 +975,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
     const int stream = res->stream;
     int neg = 0;
     const int want_grad = gx || gy || gp;
-    const int direct = want_grad && !gout && !w && !o->zero_clamp_grad;
+    const int direct = want_grad && !gout && !w;
     const int bmode = o->beta == 0.0   ? 0
                       : o->beta == 0.5 ? 2
                       : o->beta == 1.0 ? 3
@@ -1013,9 +1001,9 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
                                 stream, &neg))
             continue;
 #endif
-        /* as in block: without upstream gradients, weights or the zero
-         * clamp, the scaled gradients go straight into the outputs (or
-         * into ox, ov when those are streamed) */
+        /* as in block: without upstream gradients or weights, the scaled
+         * gradients go straight into the outputs (or into ox, ov when
+         * those are streamed) */
         T *tx = gx && !stream ? gx + b : ox;
         T *tv = gp && !stream ? gp + b : ov;
         switch (o->param) {
@@ -1034,8 +1022,6 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
                                 gp ? gp + b : NULL, lanes, stream);
             continue;
         }
-        if (want_grad && o->zero_clamp_grad)
-            NAME(xzero)(pb, m, o, db, NULL);
         if (w)
             neg |= NAME(xweigh)(w + b, m, want_grad, lb, tb, db);
         NAME(emit)(m, lb, tb, db, loss ? loss + b : NULL, gx ? gx + b : NULL,
