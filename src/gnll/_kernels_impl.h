@@ -746,6 +746,26 @@ static int NAME(xweigh)(const T *restrict wb, ptrdiff_t m, int want_grad,
     return bad;
 }
 
+/* xweigh, then what emit writes without an upstream gradient array, in the
+ * same pass: tx = (T)(gscale * (t w)), tv = (T)(gscale * (d w)). */
+static int NAME(xweigh_direct)(const T *restrict wb, ptrdiff_t m,
+                               double gscale, double *restrict lb,
+                               const double *restrict tb,
+                               const double *restrict db, T *restrict tx,
+                               T *restrict tv)
+{
+    int bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const double wk = (double)wb[k];
+        bad |= !((wk >= 0.0) & (wk <= DBL_MAX));  /* &: no branch */
+        lb[k] *= wk;
+        tx[k] = (T)(gscale * (tb[k] * wk));
+        tv[k] = (T)(gscale * (db[k] * wk));
+    }
+    return bad;
+}
+
 #define GNLL_XEVAL_B(P, B)                                                   \
     (direct      ? NAME(xeval)(xb, yb, pb, m, o, P, B, 1, 1, gscale, lb, tb,  \
                                db, tx, tv)                                    \
@@ -935,6 +955,26 @@ static int NAME(xblock_single)(const float *restrict xb,
             lb[k] *= wk;
             bad |= !(fabsf(lb[k]) <= FLT_MAX);
         }
+        if (want_grad && !gout) {
+            /* no upstream gradient array: weighed, scaled and stored in
+             * one pass, as in direct mode (an unsafe block is rewritten by
+             * the double path) */
+            float *wx = gx && !stream ? gx : ox;
+            float *wv = gp && !stream ? gp : ov;
+#pragma omp simd reduction(| : bad)
+            for (ptrdiff_t k = 0; k < m; k++) {
+                const float tw = tb[k] * wb[k], dw = db[k] * wb[k];
+                bad |= !((fabsf(tw) <= FLT_MAX) & (fabsf(dw) <= FLT_MAX));
+                wx[k] = gscale * tw;
+                wv[k] = gscale * dw;
+            }
+            if (bad)
+                return 0;
+            *neg |= ng;
+            NAME(finish_direct_single)(m, lb, wx, wv, ox, ov, loss, gx, gy,
+                                       gp, lanes, stream);
+            return 1;
+        }
         if (want_grad)
 #pragma omp simd reduction(| : bad)
             for (ptrdiff_t k = 0; k < m; k++) {
@@ -1017,6 +1057,14 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
             neg |= GNLL_XEVAL(GNLL_PARAM_VAR);
         }
         if (direct) {
+            NAME(finish_direct)(m, lb, tx, tv, ox, ov, loss ? loss + b : NULL,
+                                gx ? gx + b : NULL, gy ? gy + b : NULL,
+                                gp ? gp + b : NULL, lanes, stream);
+            continue;
+        }
+        if (w && want_grad && !gout) {
+            /* weighed, scaled and stored in one pass (as direct) */
+            neg |= NAME(xweigh_direct)(w + b, m, gscale, lb, tb, db, tx, tv);
             NAME(finish_direct)(m, lb, tx, tv, ox, ov, loss ? loss + b : NULL,
                                 gx ? gx + b : NULL, gy ? gy + b : NULL,
                                 gp ? gp + b : NULL, lanes, stream);
