@@ -182,14 +182,12 @@ static inline void NAME(emit)(ptrdiff_t m, const double *restrict lb,
     NAME(lane_add)(lanes, lb, m);
 }
 
-/* The end of a block whose gradients were scaled and stored in the element
- * loop (tx, tv: the outputs themselves, or ox, ov when streamed); lb holds
- * the loss.  Pointers are the block's (already offset). */
-static inline void NAME(finish_direct)(ptrdiff_t m, const double *restrict lb,
-                                       const T *tx, const T *tv, const T *ox,
-                                       const T *ov, T *loss, T *gx, T *gy,
-                                       T *gv, double *restrict lanes,
-                                       int stream)
+/* The gradients of a block that were scaled and stored in the element loop
+ * (tx, tv: the outputs themselves, or ox, ov when streamed): the streamed
+ * ones copied out, and d/dtarget = -d/dinput.  Pointers are the block's. */
+static inline void NAME(copy_direct)(ptrdiff_t m, const T *tx, const T *tv,
+                                     const T *ox, const T *ov, T *gx, T *gy,
+                                     T *gv, int stream)
 {
     if (gx && tx == ox)
         NAME(copy_out)(gx, ox, 1, m, stream);
@@ -197,6 +195,16 @@ static inline void NAME(finish_direct)(ptrdiff_t m, const double *restrict lb,
         NAME(copy_out)(gy, tx, -1, m, stream);
     if (gv && tv == ov)
         NAME(copy_out)(gv, ov, 1, m, stream);
+}
+
+/* The end of such a block: its gradients (copy_direct), and the loss in lb. */
+static inline void NAME(finish_direct)(ptrdiff_t m, const double *restrict lb,
+                                       const T *tx, const T *tv, const T *ox,
+                                       const T *ov, T *loss, T *gx, T *gy,
+                                       T *gv, double *restrict lanes,
+                                       int stream)
+{
+    NAME(copy_direct)(m, tx, tv, ox, ov, gx, gy, gv, stream);
     if (loss)
         NAME(put)(loss, lb, NULL, 1.0, m, stream);
     NAME(lane_add)(lanes, lb, m);
@@ -325,12 +333,7 @@ static inline void NAME(finish_direct_single)(
     const float *ox, const float *ov, float *loss, float *gx, float *gy,
     float *gv, double *restrict lanes, int stream)
 {
-    if (gx && tx == ox)
-        NAME(copy_out)(gx, ox, 1, m, stream);
-    if (gy)
-        NAME(copy_out)(gy, tx, -1, m, stream);
-    if (gv && tv == ov)
-        NAME(copy_out)(gv, ov, 1, m, stream);
+    NAME(copy_direct)(m, tx, tv, ox, ov, gx, gy, gv, stream);
     if (loss)
         NAME(put_single)(loss, lb, NULL, 1.0f, m, stream);
     NAME(lane_add_single)(lanes, lb, m);
@@ -638,8 +641,9 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
     int neg = 0;
     /* The calls in loops of their own, as in eval_grad, so the element
      * loop's live values are not spilled around them: lb = E of
-     * gnll_logvar_terms for log_var, log v otherwise; tb = v^beta for a general beta (the element
-     * loop reads tb[k] before it may overwrite it). */
+     * gnll_logvar_terms for log_var, log v otherwise; tb = v^beta for a
+     * general beta (the element loop reads tb[k] before it may overwrite
+     * it). */
     if (param == GNLL_PARAM_LOG_VAR) {
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++)
@@ -957,36 +961,30 @@ static int NAME(xblock_single)(const float *restrict xb,
         }
         if (want_grad && !gout) {
             /* no upstream gradient array: weighed, scaled and stored in
-             * one pass, as in direct mode (an unsafe block is rewritten by
-             * the double path) */
-            float *wx = gx && !stream ? gx : ox;
-            float *wv = gp && !stream ? gp : ov;
+             * one pass, then finished as in direct mode (an unsafe block
+             * is rewritten by the double path) */
+            tx = gx && !stream ? gx : ox;
+            tv = gp && !stream ? gp : ov;
 #pragma omp simd reduction(| : bad)
             for (ptrdiff_t k = 0; k < m; k++) {
                 const float tw = tb[k] * wb[k], dw = db[k] * wb[k];
                 bad |= !((fabsf(tw) <= FLT_MAX) & (fabsf(dw) <= FLT_MAX));
-                wx[k] = gscale * tw;
-                wv[k] = gscale * dw;
+                tx[k] = gscale * tw;
+                tv[k] = gscale * dw;
             }
-            if (bad)
-                return 0;
-            *neg |= ng;
-            NAME(finish_direct_single)(m, lb, wx, wv, ox, ov, loss, gx, gy,
-                                       gp, lanes, stream);
-            return 1;
-        }
-        if (want_grad)
+        } else if (want_grad) {
 #pragma omp simd reduction(| : bad)
             for (ptrdiff_t k = 0; k < m; k++) {
                 tb[k] *= wb[k];
                 db[k] *= wb[k];
                 bad |= !((fabsf(tb[k]) <= FLT_MAX) & (fabsf(db[k]) <= FLT_MAX));
             }
+        }
     }
     bad |= NAME(gout_unsafe)(gout, m);
     if (bad)
         return 0;
-    if (direct) {
+    if (want_grad && !gout) {  /* direct, or weighed as above */
         *neg |= ng;
         NAME(finish_direct_single)(m, lb, tx, tv, ox, ov, loss, gx, gy, gp,
                                    lanes, stream);
@@ -1056,15 +1054,11 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
         default:
             neg |= GNLL_XEVAL(GNLL_PARAM_VAR);
         }
-        if (direct) {
-            NAME(finish_direct)(m, lb, tx, tv, ox, ov, loss ? loss + b : NULL,
-                                gx ? gx + b : NULL, gy ? gy + b : NULL,
-                                gp ? gp + b : NULL, lanes, stream);
-            continue;
-        }
-        if (w && want_grad && !gout) {
-            /* weighed, scaled and stored in one pass (as direct) */
-            neg |= NAME(xweigh_direct)(w + b, m, gscale, lb, tb, db, tx, tv);
+        if (want_grad && !gout) {
+            /* direct; with weights, weighed, scaled and stored in one pass */
+            if (w)
+                neg |= NAME(xweigh_direct)(w + b, m, gscale, lb, tb, db, tx,
+                                           tv);
             NAME(finish_direct)(m, lb, tx, tv, ox, ov, loss ? loss + b : NULL,
                                 gx ? gx + b : NULL, gy ? gy + b : NULL,
                                 gp ? gp + b : NULL, lanes, stream);
@@ -1185,8 +1179,8 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
     const double eps = o->eps, leps = o->log_eps, beta = o->beta;
     const int zero = o->zero_clamp_grad;
     /* eb = E of gnll_logvar_terms for log_var, log v for a general beta;
-     * gb = v^beta
-     * where it takes a call (log_var with any beta, or a general beta) */
+     * gb = v^beta where it takes a call (log_var with any beta, or a
+     * general beta) */
     double eb[GNLL_BLK], gb[GNLL_BLK];
     if (param == GNLL_PARAM_LOG_VAR) {
 #pragma omp simd
