@@ -41,3 +41,58 @@ def test_streamed_outputs_match_reference(data, dtype, layout, reduction):
     np.testing.assert_allclose(loss, want, rtol=rtol, atol=rtol * np.max(np.abs(want)))
     for got, exp in zip(grads, want_grads):
         np.testing.assert_allclose(got, exp, rtol=rtol, atol=rtol * np.max(np.abs(exp)))
+
+
+def _view_at(n, dtype, offset):
+    """A writeable n-element array of dtype starting `offset` elements into
+    a fresh buffer: its address modulo a cache line varies with offset."""
+    return np.zeros(n + 16, dtype=dtype)[offset:offset + n]
+
+
+def _in_pieces(x, t, p, kwargs, piece):
+    """The per-element loss and gradients computed piece by piece, each
+    piece below the streaming threshold (so written with ordinary stores)."""
+    outs = [np.empty_like(x) for _ in range(4)]
+    for lo in range(0, x.size, piece):
+        sl = slice(lo, lo + piece)
+        extra = {k: (v[sl] if isinstance(v, np.ndarray) else v)
+                 for k, v in kwargs.items()}
+        loss, g = gnll.gaussian_nll_loss_and_grad(x[sl], t[sl], **extra,
+                                                  reduction="none")
+        for o, a in zip(outs, (loss, g.input, g.target, g.var)):
+            o[sl] = a
+    return outs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("option", ["var", "log_var_weighted"])
+@pytest.mark.parametrize("offsets", [(0, 0), (1, 0), (0, 1), (3, 2), (5, 7)],
+                         ids=lambda o: f"in{o[0]}-out{o[1]}")
+def test_streamed_outputs_equal_unstreamed_at_any_alignment(data, dtype, option,
+                                                            offsets):
+    """Streaming changes how outputs are stored, never their values: every
+    element of all four outputs equals, bit for bit, the same computation
+    done in pieces below the threshold, whatever the arrays' alignment (an
+    output line shared by two blocks is completed across them)."""
+    x0, t0, v0 = data
+    n = x0.size
+    in_off, out_off = offsets
+    x, t, p = (_view_at(n, dtype, in_off) for _ in range(3))
+    x[...], t[...] = x0, t0
+    if option == "var":
+        p[...] = v0
+        kwargs = {"var": p}
+    else:
+        p[...] = np.log(v0)
+        w = _view_at(n, dtype, in_off)
+        w[...] = np.linspace(0.0, 2.0, n)
+        kwargs = {"log_var": p, "weight": w, "beta": 0.5}
+    grads_out = tuple(_view_at(n, dtype, out_off + k) for k in range(3))
+    loss, g = gnll.gaussian_nll_loss_and_grad(x, t, **kwargs, reduction="none",
+                                              out=grads_out)
+    assert all(a is b for a, b in zip(g, grads_out))
+    want = _in_pieces(x, t, p, kwargs, piece=8 * 8192)
+    for got, exp in zip((loss, g.input, g.target, g.var), want):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"),
+                                      exp.view(f"u{exp.itemsize}"))

@@ -16,6 +16,7 @@
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "_kernels.h"
 
@@ -67,6 +68,59 @@ static inline void gnll_store_fence(void)
 #if GNLL_NT_STORES
     _mm_sfence();
 #endif
+}
+
+/*
+ * Pending output lines of a streaming kernel call.  A block's outputs end
+ * in the middle of a cache line whenever the array is not 64-byte aligned
+ * (NumPy's large arrays start 16 bytes into a line), and the next block
+ * writes the rest of that line.  Written in two parts with ordinary
+ * stores, each such line is first read from memory; instead, the first
+ * part waits here and the line is streamed whole once the next block
+ * completes it.  One slot per output array; what is still pending when the
+ * call ends (the last line of its range, shared with the next call's) is
+ * written with ordinary stores by gnll_nt_flush.
+ */
+#define GNLL_NT_LINE 64
+#define GNLL_NT_SLOTS 4
+typedef struct {
+    union {
+        double d[GNLL_NT_LINE / sizeof(double)];
+        float f[GNLL_NT_LINE / sizeof(float)];
+    } line[GNLL_NT_SLOTS] __attribute__((aligned(GNLL_NT_LINE)));
+    unsigned char *base[GNLL_NT_SLOTS];  /* the line's address; NULL: free */
+    ptrdiff_t fill[GNLL_NT_SLOTS];       /* bytes of it held so far       */
+} gnll_nt;
+
+/* nt, emptied, if the call streams its outputs; else NULL. */
+static inline gnll_nt *gnll_nt_start(gnll_nt *nt, int stream)
+{
+    if (!stream || !GNLL_NT_STORES)
+        return NULL;
+    for (int s = 0; s < GNLL_NT_SLOTS; s++)
+        nt->base[s] = NULL;
+    return nt;
+}
+
+/* The slot whose pending bytes end at dst (dst NULL: a free slot), or -1. */
+static inline int gnll_nt_find(const gnll_nt *nt, const void *dst)
+{
+    for (int s = 0; s < GNLL_NT_SLOTS; s++)
+        if (dst ? nt->base[s] && nt->base[s] + nt->fill[s] ==
+                                     (const unsigned char *)dst
+                : !nt->base[s])
+            return s;
+    return -1;
+}
+
+/* Write the pending parts of lines with ordinary stores. */
+static inline void gnll_nt_flush(gnll_nt *nt)
+{
+    for (int s = 0; s < GNLL_NT_SLOTS; s++)
+        if (nt->base[s]) {
+            memcpy(nt->base[s], nt->line[s].d, (size_t)nt->fill[s]);
+            nt->base[s] = NULL;
+        }
 }
 
 #define GNLL_BLK 256  /* elements per L1-resident block                  */
@@ -250,10 +304,12 @@ static GNLL_ALWAYS_INLINE double gnll_lanes_total(const double *lanes)
 
 /* End of a block kernel: publish its non-temporal stores, then its results. */
 static inline void gnll_finish(gnll_block_result *res, double loss_sum,
-                               int any_negative, int stream)
+                               int any_negative, gnll_nt *stream)
 {
-    if (stream)
+    if (stream) {
+        gnll_nt_flush(stream);
         gnll_store_fence();
+    }
     res->loss_sum = loss_sum;
     res->any_negative = any_negative;
 }

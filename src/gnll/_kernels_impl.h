@@ -50,59 +50,98 @@ static inline void NAME(lane_add)(double *restrict lanes,
 #else
 #define GNLL_NT_BYTES 16
 #endif
-/* dst[k] = src[k] for k < m with non-temporal stores as wide as the
- * instruction set has; a few ordinary stores first align dst (a dst that
- * is not even element-aligned is written with ordinary stores only). */
-static inline void NAME(stream_copy)(T *restrict dst, const T *restrict src,
-                                     ptrdiff_t m)
+/* The pending line of slot s, as T. */
+static inline T *NAME(pending)(gnll_nt *nt, int s)
 {
-    const ptrdiff_t w = GNLL_NT_BYTES / (ptrdiff_t)sizeof(T);
-    ptrdiff_t k = 0;
-    while (k < m && ((uintptr_t)(dst + k) % GNLL_NT_BYTES) != 0) {
-        dst[k] = src[k];
-        k++;
-    }
-    for (; k + w <= m; k += w) {
-        double *dd = (double *)(void *)(dst + k);
-        float *df = (float *)(void *)(dst + k);
-        const double *sd = (const double *)(const void *)(src + k);
-        const float *sf = (const float *)(const void *)(src + k);
+    return sizeof(T) == sizeof(double) ? (T *)(void *)nt->line[s].d
+                                       : (T *)(void *)nt->line[s].f;
+}
+
+/* One full cache line, src (64 bytes) to dst (64-byte aligned), with
+ * non-temporal stores as wide as the instruction set has. */
+static inline void NAME(stream_line)(void *dst, const void *src)
+{
+    for (int j = 0; j < GNLL_NT_LINE; j += GNLL_NT_BYTES) {
+        double *dd = (double *)(void *)((char *)dst + j);
+        const double *sd = (const double *)(const void *)((const char *)src + j);
 #if GNLL_NT_BYTES == 64
-        if (sizeof(T) == 8)
-            _mm512_stream_pd(dd, _mm512_loadu_pd(sd));
-        else
-            _mm512_stream_ps(df, _mm512_loadu_ps(sf));
+        _mm512_stream_pd(dd, _mm512_loadu_pd(sd));
 #elif GNLL_NT_BYTES == 32
-        if (sizeof(T) == 8)
-            _mm256_stream_pd(dd, _mm256_loadu_pd(sd));
-        else
-            _mm256_stream_ps(df, _mm256_loadu_ps(sf));
+        _mm256_stream_pd(dd, _mm256_loadu_pd(sd));
 #else
-        if (sizeof(T) == 8)
-            _mm_stream_pd(dd, _mm_loadu_pd(sd));
-        else
-            _mm_stream_ps(df, _mm_loadu_ps(sf));
+        _mm_stream_pd(dd, _mm_loadu_pd(sd));
 #endif
     }
-    for (; k < m; k++)
-        dst[k] = src[k];
+}
+
+/* dst[k] = src[k] for k < m, the whole cache lines with non-temporal
+ * stores.  The partial line at the end is kept pending in nt (see gnll_nt)
+ * and streamed once a later call, writing on from where this one stopped,
+ * completes it; a partial line at the start that completes no pending line
+ * is written with ordinary stores, as is a dst that is not even
+ * element-aligned. */
+static inline void NAME(stream_copy)(gnll_nt *nt, T *restrict dst,
+                                     const T *restrict src, ptrdiff_t m)
+{
+    const ptrdiff_t line = GNLL_NT_LINE / (ptrdiff_t)sizeof(T);
+    ptrdiff_t k = 0;
+    if ((uintptr_t)dst % sizeof(T) != 0) {
+        for (; k < m; k++)
+            dst[k] = src[k];
+        return;
+    }
+    if ((uintptr_t)dst % GNLL_NT_LINE != 0) {
+        const int s = gnll_nt_find(nt, dst);
+        if (s < 0) {
+            while (k < m && (uintptr_t)(dst + k) % GNLL_NT_LINE != 0) {
+                dst[k] = src[k];
+                k++;
+            }
+        } else {
+            T *pend = NAME(pending)(nt, s);
+            ptrdiff_t j = nt->fill[s] / (ptrdiff_t)sizeof(T);
+            while (k < m && j < line)
+                pend[j++] = src[k++];
+            if (j < line) {
+                nt->fill[s] = j * (ptrdiff_t)sizeof(T);
+                return;
+            }
+            NAME(stream_line)(nt->base[s], pend);
+            nt->base[s] = NULL;
+        }
+    }
+    for (; k + line <= m; k += line)
+        NAME(stream_line)(dst + k, src + k);
+    if (k < m) {
+        const int s = gnll_nt_find(nt, NULL);
+        if (s < 0) {
+            for (; k < m; k++)
+                dst[k] = src[k];
+            return;
+        }
+        T *pend = NAME(pending)(nt, s);
+        nt->base[s] = (unsigned char *)(void *)(dst + k);
+        nt->fill[s] = (m - k) * (ptrdiff_t)sizeof(T);
+        for (ptrdiff_t j = 0; k < m; j++, k++)
+            pend[j] = src[k];
+    }
 }
 #undef GNLL_NT_BYTES
 #endif
 
 /* dst[k] = sign * src[k] (sign +1 or -1: exact), streamed if `stream`. */
 static inline void NAME(copy_out)(T *restrict dst, const T *restrict src,
-                                  int sign, ptrdiff_t m, int stream)
+                                  int sign, ptrdiff_t m, gnll_nt *stream)
 {
 #if GNLL_NT_STORES
     if (stream) {
         if (sign > 0) {
-            NAME(stream_copy)(dst, src, m);
+            NAME(stream_copy)(stream, dst, src, m);
         } else {
             T ob[GNLL_BLK] __attribute__((aligned(64)));
             for (ptrdiff_t k = 0; k < m; k++)
                 ob[k] = -src[k];
-            NAME(stream_copy)(dst, ob, m);
+            NAME(stream_copy)(stream, dst, ob, m);
         }
         return;
     }
@@ -122,7 +161,7 @@ static inline void NAME(copy_out)(T *restrict dst, const T *restrict src,
  * saves reading every output line before overwriting it. */
 static inline void NAME(put)(T *restrict dst, const double *restrict a,
                              const double *restrict b, double sign,
-                             ptrdiff_t m, int stream)
+                             ptrdiff_t m, gnll_nt *stream)
 {
     T ob[GNLL_BLK] __attribute__((aligned(64)));
     T *to = dst;
@@ -140,7 +179,7 @@ static inline void NAME(put)(T *restrict dst, const double *restrict a,
             to[k] = (T)a[k];
 #if GNLL_NT_STORES
     if (to == ob)
-        NAME(stream_copy)(dst, ob, m);
+        NAME(stream_copy)(stream, dst, ob, m);
 #endif
 }
 
@@ -155,7 +194,7 @@ static inline void NAME(emit)(ptrdiff_t m, const double *restrict lb,
                               T *restrict gx, T *restrict gy, T *restrict gv,
                               double *restrict gv_lanes,
                               const T *restrict gout, double gscale,
-                              double *restrict lanes, int stream)
+                              double *restrict lanes, gnll_nt *stream)
 {
     double sb[GNLL_BLK];
     if (loss)
@@ -187,7 +226,7 @@ static inline void NAME(emit)(ptrdiff_t m, const double *restrict lb,
  * ones copied out, and d/dtarget = -d/dinput.  Pointers are the block's. */
 static inline void NAME(copy_direct)(ptrdiff_t m, const T *tx, const T *tv,
                                      const T *ox, const T *ov, T *gx, T *gy,
-                                     T *gv, int stream)
+                                     T *gv, gnll_nt *stream)
 {
     if (gx && tx == ox)
         NAME(copy_out)(gx, ox, 1, m, stream);
@@ -202,7 +241,7 @@ static inline void NAME(finish_direct)(ptrdiff_t m, const double *restrict lb,
                                        const T *tx, const T *tv, const T *ox,
                                        const T *ov, T *loss, T *gx, T *gy,
                                        T *gv, double *restrict lanes,
-                                       int stream)
+                                       gnll_nt *stream)
 {
     NAME(copy_direct)(m, tx, tv, ox, ov, gx, gy, gv, stream);
     if (loss)
@@ -238,7 +277,7 @@ static inline void NAME(finish_direct)(ptrdiff_t m, const double *restrict lb,
 static inline void NAME(put_single)(float *restrict dst,
                                     const float *restrict a,
                                     const float *restrict b, float sign,
-                                    ptrdiff_t m, int stream)
+                                    ptrdiff_t m, gnll_nt *stream)
 {
     float ob[GNLL_BLK] __attribute__((aligned(64)));
     float *to = dst;
@@ -256,7 +295,7 @@ static inline void NAME(put_single)(float *restrict dst,
             to[k] = a[k];
 #if GNLL_NT_STORES
     if (to == ob)
-        NAME(stream_copy)(dst, ob, m);
+        NAME(stream_copy)(stream, dst, ob, m);
 #endif
 }
 
@@ -304,7 +343,7 @@ static inline void NAME(emit_single)(ptrdiff_t m, const float *restrict lb,
                                      float *restrict loss, float *restrict gx,
                                      float *restrict gy, float *restrict gv,
                                      const float *restrict gout, float gscale,
-                                     double *restrict lanes, int stream)
+                                     double *restrict lanes, gnll_nt *stream)
 {
     float sb[GNLL_BLK];
     if (loss)
@@ -331,7 +370,7 @@ static inline void NAME(emit_single)(ptrdiff_t m, const float *restrict lb,
 static inline void NAME(finish_direct_single)(
     ptrdiff_t m, const float *restrict lb, const float *tx, const float *tv,
     const float *ox, const float *ov, float *loss, float *gx, float *gy,
-    float *gv, double *restrict lanes, int stream)
+    float *gv, double *restrict lanes, gnll_nt *stream)
 {
     NAME(copy_direct)(m, tx, tv, ox, ov, gx, gy, gv, stream);
     if (loss)
@@ -346,7 +385,7 @@ static inline int NAME(block_single)(const float *restrict xb,
                                      float *restrict loss, float *restrict gx,
                                      float *restrict gy, float *restrict gv,
                                      const float *restrict gout, float gscale,
-                                     double *restrict lanes, int stream,
+                                     double *restrict lanes, gnll_nt *stream,
                                      int *neg)
 {
     float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
@@ -473,7 +512,7 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
 {
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     double lanes[GNLL_LANES] = {0};
-    const int stream = res->stream;
+    gnll_nt nt, *const stream = gnll_nt_start(&nt, res->stream);
     int neg = 0;
     const int want_grad = gx || gy || gv;
 #if defined(GNLL_SINGLE) && GNLL_FMA
@@ -547,7 +586,7 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
 {
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     double lanes[GNLL_LANES] = {0};
-    const int stream = res->stream;
+    gnll_nt nt, *const stream = gnll_nt_start(&nt, res->stream);
     int neg = 0;
     const int want_grad = gx || gy || gv_rows;
     /* Without elementwise losses or upstream gradients, a row needs only
@@ -917,7 +956,8 @@ static int NAME(xblock_single)(const float *restrict xb,
                                float *restrict loss, float *restrict gx,
                                float *restrict gy, float *restrict gp,
                                const float *restrict gout, float gscale,
-                               double *restrict lanes, int stream, int *neg)
+                               double *restrict lanes, gnll_nt *stream,
+                               int *neg)
 {
     float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     const float eps = (float)o->eps, c = (float)o->c, beta = (float)o->beta;
@@ -1010,7 +1050,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
     T ox[GNLL_BLK] __attribute__((aligned(64)));
     T ov[GNLL_BLK] __attribute__((aligned(64)));
     double lanes[GNLL_LANES] = {0};
-    const int stream = res->stream;
+    gnll_nt nt, *const stream = gnll_nt_start(&nt, res->stream);
     int neg = 0;
     const int want_grad = gx || gy || gp;
     const int direct = want_grad && !gout && !w;
@@ -1082,7 +1122,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
 {
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     double lanes[GNLL_LANES] = {0};
-    const int stream = res->stream;
+    gnll_nt nt, *const stream = gnll_nt_start(&nt, res->stream);
     int neg = 0;
     const int want_grad = gx || gy || gp_rows;
     const double c = o->c;
