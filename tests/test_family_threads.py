@@ -180,3 +180,59 @@ def test_log_var_clamp_at_log_eps():
                                   reduction="none")
     v = np.array([eps, eps, 1.0])
     np.testing.assert_allclose(loss, 0.5 * (np.log(v) + 1 / v), rtol=1e-14)
+
+
+def _mp_beta_logvar(r, s, beta):
+    """Exact beta-NLL log-variance values: loss, d/ds, d/dinput, and the
+    curvature (h_mm, h_pp, h_mp, Fisher h_pp); v^beta = exp(beta s)."""
+    r, s, beta = mpmath.mpf(r), mpmath.mpf(s), mpmath.mpf(beta)
+    W = mpmath.exp(beta * s)
+    q = r * r * mpmath.exp(-s)
+    f = mpmath.exp((beta - 1) * s)  # v^beta / v
+    return (W * 0.5 * (s + q), W * 0.5 * (1 - q), r * f,
+            f, W * 0.5 * q, -r * f, W * 0.5)
+
+
+def _close_to_exact(got, exact, rel=2e-12):
+    """got is the exact value rounded, within rel (exp(beta s) takes beta s
+    rounded to double: a relative error up to |beta s| 2^-53), or infinite
+    exactly where the exact value overflows."""
+    e = _as_double(exact)
+    if math.isinf(e):
+        return got == e
+    return got == pytest.approx(e, rel=rel, abs=1e-300)
+
+
+@pytest.mark.parametrize("s", [-2800.0, -1500.0, -1000.0, -800.0, -710.0, -30.0,
+                               30.0, 710.0, 800.0, 1000.0, 1500.0, 2800.0])
+@pytest.mark.parametrize("beta", [0.3, 0.5, 1.0])
+@pytest.mark.parametrize("rows", [False, True])
+def test_beta_log_var_extreme_values(s, beta, rows):
+    """beta-NLL with log_var and eps=0 beyond +-700, where v^beta and 1/v
+    over- or underflow on their own: loss, gradients and curvature equal the
+    exact values (mpmath), or are infinite exactly where those overflow."""
+    for r in (0.0, 1e-300, 1e-20, 1.0, 1e20, 1e150):
+        x = np.array([r, -r])
+        t = np.zeros(2)
+        p = np.array([s]) if rows else np.array([s, s])
+        loss, g = gnll.gaussian_nll_loss_and_grad(x, t, log_var=p, eps=0.0, beta=beta,
+                                                  reduction="none")
+        e_loss, e_ds, e_dmu, e_mm, e_pp, e_mp, e_fisher_pp = _mp_beta_logvar(r, s, beta)
+        for k, sign in enumerate((1.0, -1.0)):
+            assert _close_to_exact(loss[k], e_loss), (r, loss[k], e_loss)
+            assert _close_to_exact(g.input[k], sign * e_dmu), (r, g.input[k], e_dmu)
+            if not rows:
+                assert _close_to_exact(g.var[k], e_ds), (r, g.var[k], e_ds)
+        if rows:
+            assert _close_to_exact(g.var[0], 2 * e_ds), (r, g.var[0], e_ds)
+            continue
+        h = gnll.gaussian_nll_curvature(x, t, log_var=p, eps=0.0, beta=beta)
+        fi = gnll.gaussian_nll_curvature(x, t, log_var=p, eps=0.0, beta=beta,
+                                         kind="fisher")
+        for k, sign in enumerate((1.0, -1.0)):
+            assert _close_to_exact(h.input[k], e_mm), (r, h.input[k], e_mm)
+            assert _close_to_exact(h.var[k], e_pp), (r, h.var[k], e_pp)
+            assert _close_to_exact(h.input_var[k], sign * e_mp), (r, h.input_var[k], e_mp)
+            assert _close_to_exact(fi.input[k], e_mm)
+            assert _close_to_exact(fi.var[k], e_fisher_pp)
+            assert fi.input_var[k] == 0.0

@@ -269,6 +269,61 @@ static GNLL_ALWAYS_INLINE void gnll_logvar_terms(double s, double r, double E,
     }
 }
 
+/* beta-NLL with a log-variance s beyond +-700 (gnll_logvar_far): there
+ * v^beta = exp(beta s) and v^(beta - 1) can each over- or underflow where
+ * the products the loss and its derivatives need, v^beta r / v and
+ * v^beta r^2 / v, do not.  gnll_far_scale(k, a) = k exp(a), formed for
+ * |a| > 700 as k times exp(a/4) four times over: every intermediate lies
+ * between k and the result, so it over- or underflows only where the
+ * result does (up to |a| < 2839; beyond, the result is 0 or infinite
+ * unless k is 0, which is returned as it is). */
+static inline double gnll_far_scale(double k, double a)
+{
+    if (k == 0.0)
+        return k;
+    if (fabs(a) <= 700.0)
+        return k * exp(a);
+    const double h = exp(0.25 * a);
+    return (((k * h) * h) * h) * h;
+}
+
+static inline int gnll_logvar_far(double s)
+{
+    return fabs(s) > 700.0;
+}
+
+/* The far forms, for s with gnll_logvar_far(s) and beta != 0:
+ *   W2 = v^beta / 2 = exp(beta s) / 2 (the loss weight, halved: v^beta
+ *        itself may overflow where its half does not),
+ *   G  = v^beta r / v = r exp((beta - 1) s),
+ *   WQ = v^beta r^2 / v = u^2, u = r exp((beta - 1) s / 2) (G = u times
+ *        the same factor again),
+ * each by gnll_far_scale, so that none over- or underflows where its exact
+ * value does not.  Then loss = W2 (s + 2c) + WQ / 2 and d/ds = W2 - WQ / 2. */
+static inline void gnll_logvar_far_terms(double s, double r, double beta,
+                                         double *W2, double *G, double *WQ)
+{
+    /* v^beta / v = exp(bs - s) with bs = beta s rounded (v^beta's argument
+     * everywhere); bs - s is a + da exactly, and exp(a + da) is
+     * exp(a) (1 + da) to far within an ulp */
+    const double bs = beta * s;
+    const double a = bs - s;
+    const double half_da = 0.5 * gnll_diff_lo(bs, s, a);
+    const double u = gnll_far_scale(r, 0.5 * a) * (1.0 + half_da);
+    *W2 = gnll_far_scale(0.5, bs);
+    *G = gnll_far_scale(u, 0.5 * a) * (1.0 + half_da);
+    *WQ = u * u;
+}
+
+/* k v^beta / v for such s (the curvature's h_mm), as G above. */
+static inline double gnll_logvar_far_mm(double s, double k, double beta)
+{
+    const double bs = beta * s;
+    const double a = bs - s;
+    const double da = gnll_diff_lo(bs, s, a);
+    return gnll_far_scale(k, a) * (1.0 + da);
+}
+
 /* log-variance loss 0.5 * (s + q) + c with q = r^2 exp(-s). */
 static GNLL_ALWAYS_INLINE double gnll_loss_logvar(double s, double q, double c)
 {

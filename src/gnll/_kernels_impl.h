@@ -671,7 +671,7 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const int param, const int bmode, const int want_grad,
             const int direct, double gscale, double *restrict lb,
             double *restrict tb, double *restrict db, T *restrict tx,
-            T *restrict tv)
+            T *restrict tv, int *restrict far)
 {
     const double eps = o->eps, leps = o->log_eps, c = o->c, beta = o->beta;
     /* zero clamp mode: no gradient to theta where it is clamped, i.e.
@@ -692,7 +692,8 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
 #pragma omp simd
             for (ptrdiff_t k = 0; k < m; k++)
                 tb[k] = exp(beta * gnll_clamp((double)pb[k], leps));
-#pragma omp simd
+        int fix = 0;
+#pragma omp simd reduction(| : fix)
         for (ptrdiff_t k = 0; k < m; k++) {
             const double s = gnll_clamp((double)pb[k], leps);
             const double r = (double)xb[k] - (double)yb[k];
@@ -706,6 +707,9 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                               : bmode == 3 ? 1.0 / iv
                                            : tb[k];
             lb[k] = bw * gnll_loss_logvar(s, q, c);
+            /* beta-NLL: elements for xfar_logvar */
+            if (bmode != 0)
+                fix |= gnll_logvar_far(s) | !(fabs(lb[k]) <= DBL_MAX);
             if (want_grad) {
                 /* v^beta r / v: r / sqrt(v) for beta = 1/2 and r for
                  * beta = 1, with no extra rounding (nor an overflow of v) */
@@ -721,6 +725,7 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                 }
             }
         }
+        *far = fix;
     } else {
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++) {
@@ -767,6 +772,42 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
     return neg;
 }
 
+/* beta-NLL with log_var (beta != 0): xeval's results redone with the far
+ * forms (gnll_logvar_far_terms) for the elements whose log-variance is
+ * beyond +-700, where v^beta and 1/v over- or underflow separately, and
+ * for those whose loss came out infinite or NaN (r^2/v can overflow where
+ * v^beta r^2/v does not; the far forms are right for every s).  A scalar
+ * pass, taken only by blocks where xeval found such an element. */
+static void NAME(xfar_logvar)(const T *restrict xb, const T *restrict yb,
+                              const T *restrict pb, ptrdiff_t m,
+                              const gnll_options *o, const int want_grad,
+                              const int direct, double gscale,
+                              double *restrict lb, double *restrict tb,
+                              double *restrict db, T *restrict tx,
+                              T *restrict tv)
+{
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const double s = gnll_clamp((double)pb[k], o->log_eps);
+        if (!gnll_logvar_far(s) && fabs(lb[k]) <= DBL_MAX)
+            continue;
+        const double r = (double)xb[k] - (double)yb[k];
+        double W2, G, WQ;
+        gnll_logvar_far_terms(s, r, o->beta, &W2, &G, &WQ);
+        lb[k] = W2 * (s + 2.0 * o->c) + 0.5 * WQ;
+        if (!want_grad)
+            continue;
+        const int off = o->zero_clamp_grad & ((double)pb[k] <= o->log_eps);
+        const double gd = off ? 0.0 : W2 - 0.5 * WQ;
+        if (direct) {
+            tx[k] = (T)(gscale * G);
+            tv[k] = (T)(gscale * gd);
+        } else {
+            tb[k] = G;
+            db[k] = gd;
+        }
+    }
+}
+
 /* Multiply the block's loss and gradient factors by the sample weights;
  * returns 1 if some weight is negative, NaN or infinite (the caller then
  * reports the error). */
@@ -811,11 +852,11 @@ static int NAME(xweigh_direct)(const T *restrict wb, ptrdiff_t m,
 
 #define GNLL_XEVAL_B(P, B)                                                   \
     (direct      ? NAME(xeval)(xb, yb, pb, m, o, P, B, 1, 1, gscale, lb, tb,  \
-                               db, tx, tv)                                    \
+                               db, tx, tv, &far)                              \
      : want_grad ? NAME(xeval)(xb, yb, pb, m, o, P, B, 1, 0, 1.0, lb, tb, db, \
-                               NULL, NULL)                                    \
+                               NULL, NULL, &far)                              \
                  : NAME(xeval)(xb, yb, pb, m, o, P, B, 0, 0, 1.0, lb, tb, db, \
-                               NULL, NULL))
+                               NULL, NULL, &far))
 #define GNLL_XEVAL(P)                                                        \
     (bmode == 0   ? GNLL_XEVAL_B(P, 0)                                       \
      : bmode == 2 ? GNLL_XEVAL_B(P, 2)                                       \
@@ -1084,9 +1125,13 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
          * those are streamed) */
         T *tx = gx && !stream ? gx + b : ox;
         T *tv = gp && !stream ? gp + b : ov;
+        int far = 0;  /* beta-NLL log_var elements for xfar_logvar */
         switch (o->param) {
         case GNLL_PARAM_LOG_VAR:
             neg |= GNLL_XEVAL(GNLL_PARAM_LOG_VAR);
+            if (far)
+                NAME(xfar_logvar)(xb, yb, pb, m, o, want_grad, direct,
+                                  gscale, lb, tb, db, tx, tv);
             break;
         case GNLL_PARAM_STD:
             neg |= GNLL_XEVAL(GNLL_PARAM_STD);
@@ -1172,6 +1217,19 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
                     lb[k] = bw * gnll_loss_logvar(logv, q, c);
                     tb[k] = bw * t;
                     db[k] = kp * gnll_dlogvar(q);
+                }
+                /* beta-NLL beyond +-700, or where the loss came out
+                 * infinite or NaN: the far forms (see xfar_logvar) */
+                for (ptrdiff_t k = 0; o->beta != 0.0 && k < m; k++) {
+                    if (!gnll_logvar_far(logv) && fabs(lb[k]) <= DBL_MAX)
+                        continue;
+                    const double r = (double)xb[k] - (double)yb[k];
+                    double W2, G, WQ;
+                    gnll_logvar_far_terms(logv, r, o->beta, &W2, &G, &WQ);
+                    lb[k] = W2 * (logv + 2.0 * c) + 0.5 * WQ;
+                    tb[k] = G;
+                    db[k] = o->zero_clamp_grad && clamped ? 0.0
+                                                          : W2 - 0.5 * WQ;
                 }
             } else {
 #pragma omp simd
@@ -1281,6 +1339,32 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
         h_mm[k] = (T)(kf * iv);
         h_pp[k] = (T)(kf * (off ? 0.0 : pp));
         h_mp[k] = (T)(kf * (off ? 0.0 : mp));
+    }
+    /* beta-NLL with log_var beyond +-700, or where h_pp or h_mp came out
+     * infinite or NaN: the far forms (see xfar_logvar),
+     * h_mm = k v^beta / v, h_pp = k v^beta r^2 / (2 v) (Fisher: k v^beta / 2)
+     * and h_mp = -k v^beta r / v */
+    if (param == GNLL_PARAM_LOG_VAR && bmode != 0) {
+        int any = 0;
+#pragma omp simd reduction(| : any)
+        for (ptrdiff_t k = 0; k < m; k++)
+            any |= gnll_logvar_far(gnll_clamp((double)pb[k], leps)) |
+                   !(fabs((double)h_pp[k]) <= DBL_MAX) |
+                   !(fabs((double)h_mp[k]) <= DBL_MAX);
+        for (ptrdiff_t k = 0; any && k < m; k++) {
+            const double s = gnll_clamp((double)pb[k], leps);
+            if (!gnll_logvar_far(s) && fabs((double)h_pp[k]) <= DBL_MAX &&
+                fabs((double)h_mp[k]) <= DBL_MAX)
+                continue;
+            const double r = (double)xb[k] - (double)yb[k];
+            double W2, G, WQ;
+            gnll_logvar_far_terms(s, r, beta, &W2, &G, &WQ);
+            const int off = zero & ((double)pb[k] <= leps);
+            const double kk = kb[k];
+            h_mm[k] = (T)gnll_logvar_far_mm(s, kk, beta);
+            h_pp[k] = (T)(off ? 0.0 : fisher ? kk * W2 : 0.5 * (kk * WQ));
+            h_mp[k] = (T)(off || fisher ? 0.0 : -(kk * G));
+        }
     }
 }
 
