@@ -15,6 +15,8 @@ The data stress the cancellation: a third of the elements have v close to
 r^2 (relative distance 2^-12 down to 2^-40), and v spans many binades.
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -320,3 +322,29 @@ def test_float64_log_var_within_8_ulp_of_its_terms(simd_path, beta):
                        float(u[ok & ~near].max()) if (ok & ~near).any() else 0.0)
     assert (normal(checks["d/dinput"][2]) & ~near).sum() > 1000
     assert all(a <= 8 and b <= 16 for a, b in worst.values()), (simd_path, worst)
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+@pytest.mark.parametrize("name", ["var", "std", "log_var"])
+@pytest.mark.parametrize("eps", [1e-3, 0.3, 2.0])
+def test_float32_zero_clamp_test_matches_float64_at_the_threshold(simd_path, name, eps):
+    """clamp_grad='zero' on float32 data: the gradient to the parameter is 0
+    exactly where the float64 test says the parameter is clamped (theta <= eps,
+    theta**2 <= eps, theta <= log(eps), in double), for the float neighbours of
+    the threshold; eps is not a float here, so the float path's threshold must
+    be rounded the right way."""
+    z = {"var": eps, "std": math.sqrt(eps), "log_var": math.log(eps)}[name]
+    f = np.float32(z)
+    near = [f]
+    for _ in range(4):
+        near = [np.nextafter(near[0], np.float32(-np.inf))] + near + \
+               [np.nextafter(near[-1], np.float32(np.inf))]
+    theta = np.resize(np.array(near, dtype=np.float32), 512)
+    x = np.ones(theta.size, dtype=np.float32)  # r = 1 - 0: d/dtheta is not 0
+    _, g = gnll.gaussian_nll_loss_and_grad(x, np.float32(0.0), **{name: theta}, eps=eps,
+                                           reduction="sum", clamp_grad="zero",
+                                           wrt=("var",))
+    td = theta.astype(np.float64)
+    clamped = {"var": td <= eps, "std": td * td <= eps, "log_var": td <= math.log(eps)}[name]
+    assert clamped.any() and (~clamped).any()
+    np.testing.assert_array_equal(g.var == 0.0, clamped)

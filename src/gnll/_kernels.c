@@ -225,6 +225,27 @@ static GNLL_ALWAYS_INLINE float gnll_dvar_exact_single(float rh, float rl, float
     return 0.5f * iv * gnll_one_minus_rt_single(rh, rl, t);
 }
 
+/* The zero clamp mode's test on the float path, equivalent to the double
+ * kernels' (theta <= log_eps for log_var, theta <= eps for var,
+ * theta^2 <= eps for std, all in double): theta <= the largest float at or
+ * below the threshold, and for std |theta| <= the largest float whose
+ * square (exact in double) is at or below eps. */
+static inline float gnll_zero_threshold_single(const gnll_options *o)
+{
+    const double z = o->param == GNLL_PARAM_LOG_VAR ? o->log_eps : o->eps;
+    if (o->param != GNLL_PARAM_STD) {
+        const float f = (float)z;
+        return (double)f <= z ? f : nextafterf(f, -INFINITY);
+    }
+    float f = (float)sqrt(z);
+    while (f > 0.0f && (double)f * (double)f > z)
+        f = nextafterf(f, 0.0f);
+    while (f < FLT_MAX && (double)nextafterf(f, INFINITY) *
+                              (double)nextafterf(f, INFINITY) <= z)
+        f = nextafterf(f, INFINITY);
+    return f;
+}
+
 /* ---- per-element formulas of the extended kernels ------------------------
  * (variance parameterisations, beta-NLL, sample weights, clamp modes; see
  * _kernels.h).  Only the extended entry points use them: the default var

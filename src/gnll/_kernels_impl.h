@@ -878,7 +878,7 @@ static GNLL_ALWAYS_INLINE int
 NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                    const float *restrict pb, ptrdiff_t m, float eps,
                    float leps, float c, float beta, float beta_lo,
-                   int zero, double zthr, const int param,
+                   const int param,
                    const int bmode, const int want_grad, float *restrict lb,
                    float gs, float *restrict tx, float *restrict tv, int *neg)
 {
@@ -961,12 +961,8 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                             : param == GNLL_PARAM_STD
                                 ? (2.0f * pk) * (0.5f * iv * u1)
                                 : 0.5f * iv * u1;
-            /* zero clamp mode: compared in double, as in xeval */
-            const double pd = (double)pk;
-            const int off =
-                zero & ((param == GNLL_PARAM_STD ? pd * pd : pd) <= zthr);
             tx[k] = gs * (bw * t);
-            tv[k] = off ? gs * 0.0f : gs * (bw * d);
+            tv[k] = gs * (bw * d);  /* the zero clamp mode: xblock_single */
             /* products of in-range factors can still overflow here; the
              * double path then decides */
             bad |= !(fabsf(tv[k]) <= FLT_MAX);
@@ -978,11 +974,9 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
 
 #define GNLL_XEVAL_SINGLE_B(P, B)                                             \
     (want_grad ? NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta,        \
-                                    beta_lo, zero, zthr, P, B, 1, lb, gs, tx, \
-                                    tv, &ng)                                  \
+                                    beta_lo, P, B, 1, lb, gs, tx, tv, &ng)    \
                : NAME(xeval_single)(xb, yb, pb, m, eps, leps, c, beta,        \
-                                    beta_lo, zero, zthr, P, B, 0, lb, gs, tx, \
-                                    tv, &ng))
+                                    beta_lo, P, B, 0, lb, gs, tx, tv, &ng))
 #define GNLL_XEVAL_SINGLE(P)                                                 \
     (bmode == 0   ? GNLL_XEVAL_SINGLE_B(P, 0)                                \
      : bmode == 2 ? GNLL_XEVAL_SINGLE_B(P, 2)                                \
@@ -1013,9 +1007,10 @@ static int NAME(xblock_single)(const float *restrict xb,
     float ox[GNLL_BLK] __attribute__((aligned(64)));
     float ov[GNLL_BLK] __attribute__((aligned(64)));
     const int direct = want_grad && !gout && !wb;
-    /* the zero clamp mode's threshold, compared in double (as in xeval) */
+    /* the zero clamp mode's threshold, as a float (the same test as
+     * xeval's in double) */
     const int zero = o->zero_clamp_grad;
-    const double zthr = o->param == GNLL_PARAM_LOG_VAR ? o->log_eps : o->eps;
+    const float zthr = gnll_zero_threshold_single(o);
     float *tx = !direct ? tb : gx && !stream ? gx : ox;
     float *tv = !direct ? db : gp && !stream ? gp : ov;
     const float gs = direct ? gscale : 1.0f;
@@ -1029,6 +1024,17 @@ static int NAME(xblock_single)(const float *restrict xb,
         break;
     default:
         bad = GNLL_XEVAL_SINGLE(GNLL_PARAM_VAR);
+    }
+    if (zero && want_grad) {
+        /* the zero clamp mode, in a pass of its own so that the element
+         * loops of the default mode carry no test: the parameter's
+         * gradient is 0 where theta <= zthr (|theta| for std) */
+        const int std = o->param == GNLL_PARAM_STD;
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float a = std ? fabsf(pb[k]) : pb[k];
+            tv[k] = a <= zthr ? gs * 0.0f : tv[k];
+        }
     }
     if (wb) {
         /* weights 0 or within 2^-30..2^30; the weighted values finite */
