@@ -983,11 +983,34 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
      : bmode == 3 ? GNLL_XEVAL_SINGLE_B(P, 3)                                \
                   : GNLL_XEVAL_SINGLE_B(P, 1))
 
+/* The options in the form xblock_single uses, worked out once per call. */
+typedef struct {
+    float eps, c, beta, beta_lo;
+    float leps;  /* log_var: the parameter's clamp log(eps); std: log v at
+                    the clamp */
+    float zthr;  /* the zero clamp mode's threshold, as a float (the same
+                    test as xeval's in double) */
+} NAME(single_options);
+
+static void NAME(single_options_of)(const gnll_options *o,
+                                    NAME(single_options) *so)
+{
+    so->eps = (float)o->eps;
+    so->c = (float)o->c;
+    so->beta = (float)o->beta;
+    so->beta_lo = (float)(o->beta - (double)so->beta);
+    so->leps = o->param != GNLL_PARAM_LOG_VAR ? logf(so->eps)
+               : o->log_eps < -1e30          ? -FLT_MAX
+                                             : (float)o->log_eps;
+    so->zthr = gnll_zero_threshold_single(o);
+}
+
 static int NAME(xblock_single)(const float *restrict xb,
                                const float *restrict yb,
                                const float *restrict pb,
                                const float *restrict wb, ptrdiff_t m,
-                               const gnll_options *o, int bmode,
+                               const gnll_options *o,
+                               const NAME(single_options) *so, int bmode,
                                float *restrict loss, float *restrict gx,
                                float *restrict gy, float *restrict gp,
                                const float *restrict gout, float gscale,
@@ -995,22 +1018,16 @@ static int NAME(xblock_single)(const float *restrict xb,
                                int *neg)
 {
     float lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
-    const float eps = (float)o->eps, c = (float)o->c, beta = (float)o->beta;
-    const float beta_lo = (float)(o->beta - (double)beta);
-    /* log_var: the parameter's clamp log(eps); std: log v at the clamp */
-    const float leps = o->param != GNLL_PARAM_LOG_VAR ? logf(eps)
-                       : o->log_eps < -1e30       ? -FLT_MAX
-                                                  : (float)o->log_eps;
+    const float eps = so->eps, c = so->c, beta = so->beta;
+    const float beta_lo = so->beta_lo, leps = so->leps;
     const int want_grad = gx || gy || gp;
     /* as in block_single: scaled gradients stored in the element loop when
      * nothing is applied to them afterwards */
     float ox[GNLL_BLK] __attribute__((aligned(64)));
     float ov[GNLL_BLK] __attribute__((aligned(64)));
     const int direct = want_grad && !gout && !wb;
-    /* the zero clamp mode's threshold, as a float (the same test as
-     * xeval's in double) */
     const int zero = o->zero_clamp_grad;
-    const float zthr = gnll_zero_threshold_single(o);
+    const float zthr = so->zthr;
     float *tx = !direct ? tb : gx && !stream ? gx : ox;
     float *tv = !direct ? db : gp && !stream ? gp : ov;
     const float gs = direct ? gscale : 1.0f;
@@ -1112,6 +1129,9 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
         (float)o->eps >= FLT_MIN && (o->c == 0.0 || (float)o->c >= FLT_MIN) &&
         gscale_single >= 0x1p-60f && gscale <= 0x1p30 &&
         (o->param != GNLL_PARAM_LOG_VAR || o->log_eps <= 20.0);
+    NAME(single_options) so;
+    if (single_ok)
+        NAME(single_options_of)(o, &so);
 #endif
 
     for (ptrdiff_t b = 0; b < n; b += GNLL_BLK) {
@@ -1119,8 +1139,9 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
         const T *xb = x + b, *yb = y + b, *pb = p + b;
 #if defined(GNLL_SINGLE) && GNLL_FMA
         if (single_ok &&
-            NAME(xblock_single)(xb, yb, pb, w ? w + b : NULL, m, o, bmode,
-                                loss ? loss + b : NULL, gx ? gx + b : NULL,
+            NAME(xblock_single)(xb, yb, pb, w ? w + b : NULL, m, o, &so,
+                                bmode, loss ? loss + b : NULL,
+                                gx ? gx + b : NULL,
                                 gy ? gy + b : NULL, gp ? gp + b : NULL,
                                 gout ? gout + b : NULL, gscale_single, lanes,
                                 stream, &neg))
