@@ -963,9 +963,12 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                                 : 0.5f * iv * u1;
             tx[k] = gs * (bw * t);
             tv[k] = gs * (bw * d);  /* the zero clamp mode: xblock_single */
-            /* products of in-range factors can still overflow here; the
-             * double path then decides */
-            bad |= !(fabsf(tv[k]) <= FLT_MAX);
+            /* with a weight bw (up to 2^30) or std's factor 2 sigma (up to
+             * 2^16), products of in-range factors can still overflow here
+             * (d alone is below 2^120, gs at most 2^30: an infinite tv is
+             * then the exact value's rounding); the double path decides */
+            if (bmode != 0 || param == GNLL_PARAM_STD)
+                bad |= !(fabsf(tv[k]) <= FLT_MAX);
         }
     }
     *neg |= ng;
