@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -547,7 +548,9 @@ def time_entries(entries, repeats, warmup, min_time, interleave=False,
     change in the machine's speed during the case (the development VM's
     memory bandwidth shifts every few minutes) reaches every implementation
     alike instead of whichever was being timed.  ``interleave=True`` instead
-    runs single samples round-robin.
+    runs single samples round-robin.  Rounds take the implementations in a
+    shuffled order (fixed seed; in block mode, all but the first), so that a
+    disturbance recurring with the period of a round is spread over them.
 
     Returns label -> dict(median, min, max, samples, number) in seconds/call.
     """
@@ -573,11 +576,21 @@ def time_entries(entries, repeats, warmup, min_time, interleave=False,
     gc.collect()
     gc.disable()
     try:
+        # Each round takes the implementations in a new order (fixed seed):
+        # a disturbance that recurs with the period of a round (the VM has
+        # them) would otherwise land on the same row every time.
+        order = random.Random(20261124)
+        labels = list(entries)
+
+        def shuffled():
+            order.shuffle(labels)
+            return [(label, entries[label]) for label in labels]
+
         if interleave:
             for label, fn in entries.items():
                 prepare(label, fn)
             for _ in range(repeats):
-                for label, fn in entries.items():
+                for label, fn in shuffled():
                     time.sleep(pause / 10)
                     sample(label, fn)
         else:
@@ -585,7 +598,7 @@ def time_entries(entries, repeats, warmup, min_time, interleave=False,
             for i in range(passes):
                 # samples of this pass: repeats spread as evenly as possible
                 count = repeats * (i + 1) // passes - repeats * i // passes
-                for label, fn in entries.items():
+                for label, fn in (entries.items() if i == 0 else shuffled()):
                     time.sleep(pause)
                     if i == 0:
                         prepare(label, fn)
