@@ -1376,12 +1376,16 @@ def _find_simd(cfg):
 
 
 def _case_order(records):
-    """Cases grouped by kind (grad, loss, homo, small), float64 first."""
-    kinds = {"grad": 0, "loss": 1, "homo": 2, "small": 3}
-    return sorted(records, key=lambda r: (kinds.get(r["key"].split("-")[0], 9),
-                                          r["key"].split("-")[-1] != "float64"
-                                          if len(r["key"].split("-")) == 2
-                                          else r["key"]))
+    """Cases grouped by kind (grad, loss, homo, small, then the loss family:
+    its gradient cases, then its loss-only ones), float64 first."""
+    kinds = {"grad": 0, "loss": 1, "homo": 2, "small": 3, "family": 4}
+
+    def order(rec):
+        parts = rec["key"].split("-")
+        sub = parts[1] if len(parts) > 2 else ""
+        return (kinds.get(parts[0], 9), sub, parts[-1] != "float64", rec["key"])
+
+    return sorted(records, key=order)
 
 
 def _short_title(rec):
@@ -1393,6 +1397,9 @@ def _short_title(rec):
             "loss": f"loss only, N={nn}, {rec['dtype']}",
             "homo": f"homoscedastic var, N={nn}, {rec['dtype']}",
             "small": f"small: loss + grads, N={nn}, {rec['dtype']}",
+            "family": f"loss family: "
+                      f"{'loss + grads' if '-grad-' in key else 'loss only'}, "
+                      f"N={nn}, {rec['dtype']}",
             }.get(kind, rec["title"])
 
 
