@@ -96,3 +96,29 @@ def test_streamed_outputs_equal_unstreamed_at_any_alignment(data, dtype, option,
         assert got.dtype == dtype
         np.testing.assert_array_equal(got.view(f"u{got.itemsize}"),
                                       exp.view(f"u{exp.itemsize}"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("out_off", [0, 1, 3])
+def test_streamed_rows_equal_unstreamed(data, dtype, out_off):
+    """The per-row kernel (one variance per row) streams its elementwise
+    outputs the same way: equal bit for bit to the same rows computed a few
+    at a time, below the threshold."""
+    x0, t0, v0 = data
+    cols = 257  # rows end at every offset within a cache line
+    rows = x0.size // cols
+    x = x0[: rows * cols].astype(dtype).reshape(rows, cols)
+    t = t0[: rows * cols].astype(dtype).reshape(rows, cols)
+    v = v0[:rows].astype(dtype).reshape(rows, 1)
+    grads_out = (_view_at(rows * cols, dtype, out_off).reshape(rows, cols),
+                 _view_at(rows * cols, dtype, out_off + 1).reshape(rows, cols), None)
+    loss, g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction="none", out=grads_out)
+    step = 128  # rows per piece: 128 * 257 elements, below the threshold
+    for lo in range(0, rows, step):
+        sl = slice(lo, lo + step)
+        want_loss, want = gnll.gaussian_nll_loss_and_grad(x[sl], t[sl], v[sl],
+                                                          reduction="none")
+        for got, exp in ((loss[sl], want_loss), (g.input[sl], want.input),
+                         (g.target[sl], want.target)):
+            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"),
+                                          exp.view(f"u{exp.itemsize}"))
