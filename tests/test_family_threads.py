@@ -236,3 +236,49 @@ def test_beta_log_var_extreme_values(s, beta, rows):
             assert _close_to_exact(fi.input[k], e_mm)
             assert _close_to_exact(fi.var[k], e_fisher_pp)
             assert fi.input_var[k] == 0.0
+
+
+@pytest.mark.parametrize("r, s, beta, eps", [
+    (1.0, 710.0, 2.0, 1e-6),       # v^beta/2 and v^beta r^2/(2v) both overflow: inf, not NaN
+    (1.0, -13.0, -60.0, 1e-6),     # the same with opposite signs, at the default eps
+    (1.0, -1000.0, -1.0, 0.0),
+    (1e300, 1419.0, 0.9, 0.0),
+    (1e-20, 700.0, 0.9, 0.0),      # r/v underflows inside |s| <= 700
+    (1e-20, 699.0, 0.999, 0.0),
+    (1.0, -400.0, 2.0, 0.0),       # |beta| > 1: v^beta underflows inside |s| <= 700
+    (1.0, -700.0, 1.1, 0.0),
+    (1e-150, 200.0, 0.999, 0.0),   # r^2/v underflows where v^beta r^2/v does not
+    (1e300, -30.0, 0.5, 0.0),      # r/v overflows where v^beta r/v does not
+])
+@pytest.mark.parametrize("rows", [False, True])
+def test_beta_log_var_out_of_range_factors(r, s, beta, eps, rows):
+    """beta-NLL log-variance points where a factor (v^beta, r/v, r^2/v) leaves
+    the double range while the results do not, or where two infinite terms
+    would meet: loss, gradients and curvature equal the exact values rounded
+    (or are the exactly signed infinity)."""
+    x = np.array([r, -r])
+    t = np.zeros(2)
+    p = np.array([s]) if rows else np.array([s, s])
+    with np.errstate(all="ignore"):
+        loss, g = gnll.gaussian_nll_loss_and_grad(x, t, log_var=p, eps=eps, beta=beta,
+                                                  reduction="none")
+    e_loss, e_ds, e_dmu, e_mm, e_pp, e_mp, e_fisher_pp = _mp_beta_logvar(r, max(s, _log_or_minf(eps)), beta)
+    for k, sign in enumerate((1.0, -1.0)):
+        assert _close_to_exact(loss[k], e_loss), (loss[k], e_loss)
+        assert _close_to_exact(g.input[k], sign * e_dmu), (g.input[k], e_dmu)
+    if rows:
+        assert _close_to_exact(g.var[0], 2 * e_ds), (g.var[0], e_ds)
+        return
+    assert _close_to_exact(g.var[0], e_ds), (g.var[0], e_ds)
+    with np.errstate(all="ignore"):
+        h = gnll.gaussian_nll_curvature(x, t, log_var=p, eps=eps, beta=beta)
+        fi = gnll.gaussian_nll_curvature(x, t, log_var=p, eps=eps, beta=beta, kind="fisher")
+    for k, sign in enumerate((1.0, -1.0)):
+        assert _close_to_exact(h.input[k], e_mm), (h.input[k], e_mm)
+        assert _close_to_exact(h.var[k], e_pp), (h.var[k], e_pp)
+        assert _close_to_exact(h.input_var[k], sign * e_mp), (h.input_var[k], e_mp)
+        assert _close_to_exact(fi.var[k], e_fisher_pp), (fi.var[k], e_fisher_pp)
+
+
+def _log_or_minf(eps):
+    return math.log(eps) if eps > 0 else -math.inf

@@ -317,12 +317,12 @@ static inline int gnll_logvar_far(double s)
  *   W2 = v^beta / 2 = exp(beta s) / 2 (the loss weight, halved: v^beta
  *        itself may overflow where its half does not),
  *   G  = v^beta r / v = r exp((beta - 1) s),
- *   WQ = v^beta r^2 / v = u^2, u = r exp((beta - 1) s / 2) (G = u times
- *        the same factor again),
+ *   HQ = v^beta r^2 / (2v) = (u/2) u, u = r exp((beta - 1) s / 2) (G is
+ *        u times the same factor again),
  * each by gnll_far_scale, so that none over- or underflows where its exact
- * value does not.  Then loss = W2 (s + 2c) + WQ / 2 and d/ds = W2 - WQ / 2. */
+ * value does not.  Then loss = W2 (s + 2c) + HQ and d/ds = W2 - HQ. */
 static inline void gnll_logvar_far_terms(double s, double r, double beta,
-                                         double *W2, double *G, double *WQ)
+                                         double *W2, double *G, double *HQ)
 {
     /* v^beta / v = exp(bs - s) with bs = beta s rounded (v^beta's argument
      * everywhere); bs - s is a + da exactly, and exp(a + da) is
@@ -333,7 +333,46 @@ static inline void gnll_logvar_far_terms(double s, double r, double beta,
     const double u = gnll_far_scale(r, 0.5 * a) * (1.0 + half_da);
     *W2 = gnll_far_scale(0.5, bs);
     *G = gnll_far_scale(u, 0.5 * a) * (1.0 + half_da);
-    *WQ = u * u;
+    *HQ = (0.5 * u) * u;
+}
+
+/* One element in the far forms: the loss (without weights) and d/ds
+ * (straight through; the caller zeroes it for the zero clamp mode), and
+ * G = v^beta r / v = d/dinput.  Where W2 and HQ both overflow, the sums are taken as v^beta/2 times (s + 2c + q) and
+ * (1 - q), q = r^2/v, so that they keep the sign of the exact value
+ * instead of becoming inf - inf. */
+static inline double gnll_logvar_far_element(double s, double r, double beta,
+                                             double c, double *ds, double *G)
+{
+    double W2, HQ;
+    gnll_logvar_far_terms(s, r, beta, &W2, G, &HQ);
+    double loss = W2 * (s + 2.0 * c) + HQ;
+    double d = W2 - HQ;
+    if ((loss != loss || d != d) && r == r && s == s) {
+        const double u = gnll_far_scale(r, -0.5 * s);
+        const double q = u * u;
+        if (loss != loss)
+            loss = W2 * ((s + 2.0 * c) + q);
+        if (d != d)
+            d = W2 * (1.0 - q);
+    }
+    *ds = d;
+    return loss;
+}
+
+/* Whether a beta-NLL log-variance element needs the far forms: |s| beyond
+ * 700, a weight v^beta that is not a normal number (|beta| > 1 can take it
+ * out of range well inside 700), a loss that came out infinite or NaN
+ * (r^2/v can overflow where v^beta r^2/v does not), or a nonzero residual
+ * whose r/v is not a normal number (subnormal, its precision is gone, or
+ * infinite, where v^beta r/v may be well in range).  (The curvature passes
+ * r^2/v as `loss`.) */
+static GNLL_ALWAYS_INLINE int gnll_logvar_needs_far(double s, double bw,
+                                                    double loss, double r,
+                                                    double t)
+{
+    return gnll_logvar_far(s) | !(bw >= DBL_MIN) | !(fabs(loss) <= DBL_MAX) |
+           ((r != 0.0) & !((fabs(t) >= DBL_MIN) & (fabs(t) <= DBL_MAX)));
 }
 
 /* k v^beta / v for such s (the curvature's h_mm), as G above. */

@@ -707,8 +707,12 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                               : bmode == 3 ? 1.0 / iv
                                            : tb[k];
             lb[k] = bw * gnll_loss_logvar(s, q, c);
-            /* beta-NLL: elements for xfar_logvar */
-            if (bmode != 0)
+            /* beta-NLL: blocks for xfar_logvar.  For beta = 1/2 and 1 the
+             * weight (e^(s/2), e^s) is normal and d/dinput (u, r) has no
+             * intermediate inside |s| <= 700, so the loss is all to test. */
+            if (bmode == 1)
+                fix |= gnll_logvar_needs_far(s, bw, lb[k], r, t);
+            else if (bmode != 0)
                 fix |= gnll_logvar_far(s) | !(fabs(lb[k]) <= DBL_MAX);
             if (want_grad) {
                 /* v^beta r / v: r / sqrt(v) for beta = 1/2 and r for
@@ -772,12 +776,10 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
     return neg;
 }
 
-/* beta-NLL with log_var (beta != 0): xeval's results redone with the far
- * forms (gnll_logvar_far_terms) for the elements whose log-variance is
- * beyond +-700, where v^beta and 1/v over- or underflow separately, and
- * for those whose loss came out infinite or NaN (r^2/v can overflow where
- * v^beta r^2/v does not; the far forms are right for every s).  A scalar
- * pass, taken only by blocks where xeval found such an element. */
+/* beta-NLL with log_var (beta != 0): a block in which xeval found an
+ * element that needs them (gnll_logvar_needs_far) redone with the far
+ * forms, which are right for every s (gnll_logvar_far_element).  A scalar
+ * pass, for such blocks only. */
 static void NAME(xfar_logvar)(const T *restrict xb, const T *restrict yb,
                               const T *restrict pb, ptrdiff_t m,
                               const gnll_options *o, const int want_grad,
@@ -788,16 +790,13 @@ static void NAME(xfar_logvar)(const T *restrict xb, const T *restrict yb,
 {
     for (ptrdiff_t k = 0; k < m; k++) {
         const double s = gnll_clamp((double)pb[k], o->log_eps);
-        if (!gnll_logvar_far(s) && fabs(lb[k]) <= DBL_MAX)
-            continue;
         const double r = (double)xb[k] - (double)yb[k];
-        double W2, G, WQ;
-        gnll_logvar_far_terms(s, r, o->beta, &W2, &G, &WQ);
-        lb[k] = W2 * (s + 2.0 * o->c) + 0.5 * WQ;
+        double ds, G;
+        lb[k] = gnll_logvar_far_element(s, r, o->beta, o->c, &ds, &G);
         if (!want_grad)
             continue;
         const int off = o->zero_clamp_grad & ((double)pb[k] <= o->log_eps);
-        const double gd = off ? 0.0 : W2 - 0.5 * WQ;
+        const double gd = off ? 0.0 : ds;
         if (direct) {
             tx[k] = (T)(gscale * G);
             tv[k] = (T)(gscale * gd);
@@ -1236,7 +1235,8 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
             const ptrdiff_t off = i * cols + b;
             const T *xb = x + off, *yb = y + off;
             if (o->param == GNLL_PARAM_LOG_VAR) {
-#pragma omp simd
+                int fix = 0;  /* beta-NLL: the block needs the far forms */
+#pragma omp simd reduction(| : fix)
                 for (ptrdiff_t k = 0; k < m; k++) {
                     const double r = (double)xb[k] - (double)yb[k];
                     double t, q, ivk;
@@ -1246,19 +1246,17 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
                     lb[k] = bw * gnll_loss_logvar(logv, q, c);
                     tb[k] = bw * t;
                     db[k] = kp * gnll_dlogvar(q);
+                    if (o->beta != 0.0)
+                        fix |= gnll_logvar_needs_far(logv, bw, lb[k], r, t);
                 }
-                /* beta-NLL beyond +-700, or where the loss came out
-                 * infinite or NaN: the far forms (see xfar_logvar) */
-                for (ptrdiff_t k = 0; o->beta != 0.0 && k < m; k++) {
-                    if (!gnll_logvar_far(logv) && fabs(lb[k]) <= DBL_MAX)
-                        continue;
+                /* then redone in the far forms, as in xfar_logvar */
+                for (ptrdiff_t k = 0; fix && k < m; k++) {
                     const double r = (double)xb[k] - (double)yb[k];
-                    double W2, G, WQ;
-                    gnll_logvar_far_terms(logv, r, o->beta, &W2, &G, &WQ);
-                    lb[k] = W2 * (logv + 2.0 * c) + 0.5 * WQ;
+                    double ds, G;
+                    lb[k] = gnll_logvar_far_element(logv, r, o->beta, c, &ds,
+                                                    &G);
                     tb[k] = G;
-                    db[k] = o->zero_clamp_grad && clamped ? 0.0
-                                                          : W2 - 0.5 * WQ;
+                    db[k] = o->zero_clamp_grad && clamped ? 0.0 : ds;
                 }
             } else {
 #pragma omp simd
@@ -1327,7 +1325,8 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
         for (ptrdiff_t k = 0; k < m; k++)
             gb[k] = exp(beta * eb[k]);
     }
-#pragma omp simd
+    int fix = 0;  /* beta-NLL log_var: the block needs the far forms */
+#pragma omp simd reduction(| : fix)
     for (ptrdiff_t k = 0; k < m; k++) {
         const double pk = (double)pb[k];
         const double r = (double)xb[k] - (double)yb[k];
@@ -1335,12 +1334,17 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
         int clamped;
         if (param == GNLL_PARAM_LOG_VAR) {
             double t, q;  /* r / v, r^2 / v */
-            gnll_logvar_terms(gnll_clamp(pk, leps), r, eb[k], 0, &t, &q, &iv,
-                              NULL, NULL);
+            const double s = gnll_clamp(pk, leps);
+            gnll_logvar_terms(s, r, eb[k], 0, &t, &q, &iv, NULL, NULL);
             clamped = pk <= leps;
             pp = fisher ? 0.5 : 0.5 * q;
             mp = fisher ? 0.0 : -t;
             vb = bmode == 0 ? 1.0 : gb[k];
+            /* (and h_pp's r^2/v, if it underflowed where k v^beta r^2/v
+             * may not) */
+            if (bmode != 0)
+                fix |= gnll_logvar_needs_far(s, vb, q, r, t) |
+                       ((!fisher) & (r != 0.0) & !(q >= DBL_MIN));
         } else {
             const double vv = param == GNLL_PARAM_STD ? pk * pk : pk;
             const double vc = gnll_clamp(vv, eps);
@@ -1369,31 +1373,20 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
         h_pp[k] = (T)(kf * (off ? 0.0 : pp));
         h_mp[k] = (T)(kf * (off ? 0.0 : mp));
     }
-    /* beta-NLL with log_var beyond +-700, or where h_pp or h_mp came out
-     * infinite or NaN: the far forms (see xfar_logvar),
+    /* beta-NLL with log_var, a block with an element that needs them
+     * (gnll_logvar_needs_far): redone in the far forms (see xfar_logvar),
      * h_mm = k v^beta / v, h_pp = k v^beta r^2 / (2 v) (Fisher: k v^beta / 2)
      * and h_mp = -k v^beta r / v */
-    if (param == GNLL_PARAM_LOG_VAR && bmode != 0) {
-        int any = 0;
-#pragma omp simd reduction(| : any)
-        for (ptrdiff_t k = 0; k < m; k++)
-            any |= gnll_logvar_far(gnll_clamp((double)pb[k], leps)) |
-                   !(fabs((double)h_pp[k]) <= DBL_MAX) |
-                   !(fabs((double)h_mp[k]) <= DBL_MAX);
-        for (ptrdiff_t k = 0; any && k < m; k++) {
-            const double s = gnll_clamp((double)pb[k], leps);
-            if (!gnll_logvar_far(s) && fabs((double)h_pp[k]) <= DBL_MAX &&
-                fabs((double)h_mp[k]) <= DBL_MAX)
-                continue;
-            const double r = (double)xb[k] - (double)yb[k];
-            double W2, G, WQ;
-            gnll_logvar_far_terms(s, r, beta, &W2, &G, &WQ);
-            const int off = zero & ((double)pb[k] <= leps);
-            const double kk = kb[k];
-            h_mm[k] = (T)gnll_logvar_far_mm(s, kk, beta);
-            h_pp[k] = (T)(off ? 0.0 : fisher ? kk * W2 : 0.5 * (kk * WQ));
-            h_mp[k] = (T)(off || fisher ? 0.0 : -(kk * G));
-        }
+    for (ptrdiff_t k = 0; fix && k < m; k++) {
+        const double s = gnll_clamp((double)pb[k], leps);
+        const double r = (double)xb[k] - (double)yb[k];
+        double W2, G, HQ;
+        gnll_logvar_far_terms(s, r, beta, &W2, &G, &HQ);
+        const int off = zero & ((double)pb[k] <= leps);
+        const double kk = kb[k];
+        h_mm[k] = (T)gnll_logvar_far_mm(s, kk, beta);
+        h_pp[k] = (T)(off ? 0.0 : kk * (fisher ? W2 : HQ));
+        h_mp[k] = (T)(off || fisher ? 0.0 : -(kk * G));
     }
 }
 
