@@ -282,3 +282,17 @@ def test_beta_log_var_out_of_range_factors(r, s, beta, eps, rows):
 
 def _log_or_minf(eps):
     return math.log(eps) if eps > 0 else -math.inf
+
+
+@pytest.mark.parametrize("name, p", [("log_var", -20.0), ("var", 1e-9)])
+def test_zero_clamp_rows_with_overflowing_terms(name, p):
+    """clamp_grad='zero' with one parameter per row at the clamp: its
+    gradient is 0 even where the per-element factor overflows (it was
+    0 * inf = NaN), as in the elementwise layout."""
+    x = np.full((1, 2), 1e200)
+    _, g_rows = gnll.gaussian_nll_loss_and_grad(x, np.zeros((1, 2)), **{name: np.array([[p]])},
+                                                clamp_grad="zero", reduction="sum")
+    _, g_elem = gnll.gaussian_nll_loss_and_grad(x, np.zeros((1, 2)), **{name: np.full((1, 2), p)},
+                                                clamp_grad="zero", reduction="sum")
+    assert g_rows.var[0, 0] == 0.0
+    np.testing.assert_array_equal(g_elem.var, 0.0)

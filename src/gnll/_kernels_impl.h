@@ -1228,7 +1228,10 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
             else if (o->beta != 0.0)
                 bw = exp(o->beta * logv);
         }
-        kp = (o->zero_clamp_grad && clamped) ? 0.0 : kp * bw;
+        /* the zero clamp mode: d/dtheta is 0 for the whole row (a select,
+         * not a factor 0: the per-element factor may be infinite) */
+        const int zeroed = o->zero_clamp_grad && clamped;
+        kp = kp * bw;
         double gv_lanes[GNLL_LANES] = {0};
         for (ptrdiff_t b = 0; b < cols; b += GNLL_BLK) {
             const ptrdiff_t m = cols - b < GNLL_BLK ? cols - b : GNLL_BLK;
@@ -1245,7 +1248,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
                     (void)ivk;
                     lb[k] = bw * gnll_loss_logvar(logv, q, c);
                     tb[k] = bw * t;
-                    db[k] = kp * gnll_dlogvar(q);
+                    db[k] = zeroed ? 0.0 : kp * gnll_dlogvar(q);
                     if (o->beta != 0.0)
                         fix |= gnll_logvar_needs_far(logv, bw, lb[k], r, t);
                 }
@@ -1256,7 +1259,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
                     lb[k] = gnll_logvar_far_element(logv, r, o->beta, c, &ds,
                                                     &G);
                     tb[k] = G;
-                    db[k] = o->zero_clamp_grad && clamped ? 0.0 : ds;
+                    db[k] = zeroed ? 0.0 : ds;
                 }
             } else {
 #pragma omp simd
@@ -1265,7 +1268,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
                     const double t = r * iv;
                     lb[k] = bw * gnll_loss(logv, r, t, c);
                     tb[k] = bw * t;
-                    db[k] = kp * gnll_dvar(iv, t);
+                    db[k] = zeroed ? 0.0 : kp * gnll_dvar(iv, t);
                 }
             }
             if (w)
