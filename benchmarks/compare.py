@@ -545,9 +545,9 @@ def time_entries(entries, repeats, warmup, min_time, interleave=False,
     another library halves the time left for the one being measured.  The
     *repeats* samples are split over *passes* rounds of blocks (every
     implementation's first block, then every second block, ...), so that a
-    change in the machine's speed during the case (the development VM's
-    memory bandwidth shifts every few minutes) reaches every implementation
-    alike instead of whichever was being timed.  ``interleave=True`` instead
+    change in the machine's speed during the case (the development VM
+    switches between two speeds, for minutes or every few calls) reaches
+    every implementation alike instead of whichever was being timed.  ``interleave=True`` instead
     runs single samples round-robin.  Rounds take the implementations in a
     shuffled order (fixed seed; in block mode, all but the first), so that a
     disturbance recurring with the period of a round is spread over them.
@@ -576,10 +576,7 @@ def time_entries(entries, repeats, warmup, min_time, interleave=False,
     gc.collect()
     gc.disable()
     try:
-        # Each round takes the implementations in a new order (fixed seed):
-        # a disturbance that recurs with the period of a round (the VM has
-        # them) would otherwise land on the same row every time.
-        order = random.Random(20261124)
+        order = random.Random(20261124)  # shuffled rounds: see the docstring
         labels = list(entries)
 
         def shuffled():

@@ -313,7 +313,21 @@ static inline int gnll_logvar_far(double s)
     return fabs(s) > 700.0;
 }
 
-/* The far forms, for s with gnll_logvar_far(s) and beta != 0:
+/* k v^beta / v to the power `frac` (1 or 1/2): k exp(frac (bs - s)), with
+ * bs = beta s rounded (v^beta's argument everywhere).  bs - s is a + da
+ * exactly (two-sum), and exp(frac (a + da)) is exp(frac a) (1 + frac da) to
+ * far within an ulp. */
+static inline double gnll_logvar_far_ratio(double s, double k, double beta,
+                                           double frac)
+{
+    const double bs = beta * s;
+    const double a = bs - s;
+    const double da = gnll_diff_lo(bs, s, a);
+    return gnll_far_scale(k, frac * a) * (1.0 + frac * da);
+}
+
+/* The far forms, for the beta-NLL log-variance elements that need them
+ * (gnll_logvar_needs_far), right for every s:
  *   W2 = v^beta / 2 = exp(beta s) / 2 (the loss weight, halved: v^beta
  *        itself may overflow where its half does not),
  *   G  = v^beta r / v = r exp((beta - 1) s),
@@ -324,23 +338,17 @@ static inline int gnll_logvar_far(double s)
 static inline void gnll_logvar_far_terms(double s, double r, double beta,
                                          double *W2, double *G, double *HQ)
 {
-    /* v^beta / v = exp(bs - s) with bs = beta s rounded (v^beta's argument
-     * everywhere); bs - s is a + da exactly, and exp(a + da) is
-     * exp(a) (1 + da) to far within an ulp */
-    const double bs = beta * s;
-    const double a = bs - s;
-    const double half_da = 0.5 * gnll_diff_lo(bs, s, a);
-    const double u = gnll_far_scale(r, 0.5 * a) * (1.0 + half_da);
-    *W2 = gnll_far_scale(0.5, bs);
-    *G = gnll_far_scale(u, 0.5 * a) * (1.0 + half_da);
+    const double u = gnll_logvar_far_ratio(s, r, beta, 0.5);
+    *W2 = gnll_far_scale(0.5, beta * s);
+    *G = gnll_logvar_far_ratio(s, u, beta, 0.5);
     *HQ = (0.5 * u) * u;
 }
 
 /* One element in the far forms: the loss (without weights) and d/ds
  * (straight through; the caller zeroes it for the zero clamp mode), and
- * G = v^beta r / v = d/dinput.  Where W2 and HQ both overflow, the sums are taken as v^beta/2 times (s + 2c + q) and
- * (1 - q), q = r^2/v, so that they keep the sign of the exact value
- * instead of becoming inf - inf. */
+ * G = v^beta r / v = d/dinput.  Where W2 and HQ both overflow, the sums are
+ * taken as v^beta/2 times (s + 2c + q) and (1 - q), q = r^2/v, so that
+ * they keep the sign of the exact value instead of becoming inf - inf. */
 static inline double gnll_logvar_far_element(double s, double r, double beta,
                                              double c, double *ds, double *G)
 {
@@ -373,15 +381,6 @@ static GNLL_ALWAYS_INLINE int gnll_logvar_needs_far(double s, double bw,
 {
     return gnll_logvar_far(s) | !(bw >= DBL_MIN) | !(fabs(loss) <= DBL_MAX) |
            ((r != 0.0) & !((fabs(t) >= DBL_MIN) & (fabs(t) <= DBL_MAX)));
-}
-
-/* k v^beta / v for such s (the curvature's h_mm), as G above. */
-static inline double gnll_logvar_far_mm(double s, double k, double beta)
-{
-    const double bs = beta * s;
-    const double a = bs - s;
-    const double da = gnll_diff_lo(bs, s, a);
-    return gnll_far_scale(k, a) * (1.0 + da);
 }
 
 /* log-variance loss 0.5 * (s + q) + c with q = r^2 exp(-s). */

@@ -1387,7 +1387,7 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
         gnll_logvar_far_terms(s, r, beta, &W2, &G, &HQ);
         const int off = zero & ((double)pb[k] <= leps);
         const double kk = kb[k];
-        h_mm[k] = (T)gnll_logvar_far_mm(s, kk, beta);
+        h_mm[k] = (T)gnll_logvar_far_ratio(s, kk, beta, 1.0);
         h_pp[k] = (T)(off ? 0.0 : kk * (fisher ? W2 : HQ));
         h_mp[k] = (T)(off || fisher ? 0.0 : -(kk * G));
     }
