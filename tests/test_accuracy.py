@@ -348,3 +348,81 @@ def test_float32_zero_clamp_test_matches_float64_at_the_threshold(simd_path, nam
     clamped = {"var": td <= eps, "std": td * td <= eps, "log_var": td <= math.log(eps)}[name]
     assert clamped.any() and (~clamped).any()
     np.testing.assert_array_equal(g.var == 0.0, clamped)
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+def test_exp_of_log_var_within_1_ulp(simd_path):
+    """exp as the kernels take it (a table-free polynomial on the paths with
+    FMA, glibc's exp elsewhere), seen directly: with ``log_var`` and a unit
+    residual, the mean's elementwise gradient is E = exp(-s) itself, for
+    |s| <= 700.  Within 1.1 ulp of long double's exp over that range, near 0
+    and where the reduction's k switches; the baseline path, with glibc's
+    vector exp for SSE2, within the 4 ulp that glibc documents for it."""
+    rng = np.random.default_rng(21)
+    ln2 = math.log(2)
+    s = np.concatenate([
+        np.linspace(-700, 700, 140_001), rng.uniform(-700, 700, 100_000),
+        rng.uniform(-1, 1, 20_000), rng.uniform(-1e-6, 1e-6, 2_000),
+        [0.0, -0.0, 1e-300, -1e-300, 5e-324, 700.0, -700.0],
+        # arguments near +-ln2/2 and near the ln2 multiples, where the
+        # reduction switches its k
+        np.arange(-1000, 1001) * ln2 / 2 + rng.uniform(-1e-9, 1e-9, 2001)])
+    ones = np.ones_like(s)
+    _, g = gnll.gaussian_nll_loss_and_grad(ones, np.zeros_like(s), log_var=s,
+                                           eps=0.0, reduction="none")
+    exact = np.exp(-s.astype(LD))
+    u = ulps_of(g.input.astype(LD) - exact, exact, np.float64)
+    bound = 4.0 if simd_path == "baseline" else 1.1
+    assert float(u.max()) <= bound, (simd_path, float(u.max()), s[np.argmax(u)])
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+def test_float32_exp_of_log_var_within_2_ulp(simd_path):
+    """The float path's expf (|log_var| <= 20 there), seen through the same
+    gradient: 1 / exp(s), so one more rounding than E alone."""
+    rng = np.random.default_rng(22)
+    s = np.concatenate([np.linspace(-20, 20, 100_001),
+                        rng.uniform(-20, 20, 100_000)]).astype(np.float32)
+    _, g = gnll.gaussian_nll_loss_and_grad(
+        np.ones_like(s), np.zeros_like(s), log_var=s, eps=0.0, reduction="none")
+    exact = np.exp(-s.astype(LD))
+    u = ulps_of(g.input.astype(LD) - exact, exact, np.float32)
+    assert float(u.max()) <= 2.0, (simd_path, float(u.max()))
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_beta_weight_beyond_the_exp_range_in_a_block(simd_path, dtype):
+    """A general beta whose beta log v leaves exp's range for one element of
+    each block: that element's loss and var gradient overflow, as the exact
+    values do, and the block's other elements (whose exp then comes from
+    glibc instead of the polynomial) stay within 8 ulp of their terms."""
+    rng = np.random.default_rng(23)
+    n, beta = 4096, 3.0
+    x = rng.standard_normal(n)
+    t = rng.standard_normal(n)
+    v = rng.uniform(0.1, 10, n)
+    big = np.arange(0, n, 256) + 17
+    v[big] = 1e250 if dtype == np.float64 else 1e30  # beta log v > 708 / 88
+    x, t, v = (a.astype(dtype) for a in (x, t, v))
+    with np.errstate(over="ignore"):
+        loss, g = gnll.gaussian_nll_loss_and_grad(x, t, v, beta=beta,
+                                                  reduction="none")
+    X, T, V = (a.astype(LD) for a in (x, t, v))
+    R = X - T
+    bw = V ** LD(beta)
+    keep = np.ones(n, bool)
+    keep[big] = False
+    if dtype == np.float64:
+        assert np.all(np.isposinf(loss[big])) and np.all(np.isposinf(g.var[big]))
+    eps_t = np.finfo(dtype).eps
+    for got, exact, scale in (
+            (g.input, bw * R / V, bw * np.abs(R) / V),
+            (g.var, bw * LD(0.5) * (1 / V - R * R / V**2),
+             bw * LD(0.5) * (1 / V + R * R / V**2)),
+            (loss, bw * LD(0.5) * (np.log(V) + R * R / V),
+             bw * LD(0.5) * (np.abs(np.log(V)) + R * R / V))):
+        err = np.abs(got.astype(LD) - exact)[keep]
+        # v^beta = exp(beta log v): log v's rounding, times beta log v
+        tol = (8 + 4 * np.abs(LD(beta) * np.log(V[keep]))) * LD(eps_t) * scale[keep]
+        assert np.all(err <= tol), float(np.max(err / (LD(eps_t) * scale[keep])))

@@ -42,6 +42,28 @@ static inline void NAME(lane_add)(double *restrict lanes,
         lanes[j] += buf[k + j];
 }
 
+/* a[k] = exp(a[k]) for k < m: gnll_exp_poly on a path with FMA, unless an
+ * argument is beyond its range (or NaN), when the block takes glibc's exp
+ * (vectorised where libmvec is), as paths without FMA always do. */
+static inline void NAME(exp_inplace)(double *restrict a, ptrdiff_t m)
+{
+#if GNLL_FMA
+    int out = 0;
+#pragma omp simd reduction(| : out)
+    for (ptrdiff_t k = 0; k < m; k++)
+        out |= !(fabs(a[k]) <= GNLL_EXP_POLY_MAX);
+    if (!out) {
+#pragma omp simd
+        for (ptrdiff_t k = 0; k < m; k++)
+            a[k] = gnll_exp_poly(a[k]);
+        return;
+    }
+#endif
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < m; k++)
+        a[k] = exp(a[k]);
+}
+
 #if GNLL_NT_STORES
 #if defined(__AVX512F__)
 #define GNLL_NT_BYTES 64
@@ -686,12 +708,15 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
     if (param == GNLL_PARAM_LOG_VAR) {
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++)
-            lb[k] = exp(gnll_logvar_arg(gnll_clamp((double)pb[k], leps),
-                                        bmode == 2));
-        if (bmode == 1)
+            lb[k] = gnll_logvar_arg(gnll_clamp((double)pb[k], leps),
+                                    bmode == 2);
+        NAME(exp_inplace)(lb, m);
+        if (bmode == 1) {
 #pragma omp simd
             for (ptrdiff_t k = 0; k < m; k++)
-                tb[k] = exp(beta * gnll_clamp((double)pb[k], leps));
+                tb[k] = beta * gnll_clamp((double)pb[k], leps);
+            NAME(exp_inplace)(tb, m);
+        }
         int fix = 0;
 #pragma omp simd reduction(| : fix)
         for (ptrdiff_t k = 0; k < m; k++) {
@@ -736,10 +761,12 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const double pk = (double)pb[k];
             lb[k] = log(gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps));
         }
-        if (bmode == 1)
+        if (bmode == 1) {
 #pragma omp simd
             for (ptrdiff_t k = 0; k < m; k++)
-                tb[k] = exp(beta * lb[k]);
+                tb[k] = beta * lb[k];
+            NAME(exp_inplace)(tb, m);
+        }
 #pragma omp simd reduction(| : neg)
         for (ptrdiff_t k = 0; k < m; k++) {
             const double pk = (double)pb[k];
@@ -866,7 +893,7 @@ static int NAME(xweigh_direct)(const T *restrict wb, ptrdiff_t m,
 /*
  * The extended kernels' single-precision path for float32 data, as
  * block_single is the plain kernel's: the same formulas as xeval, in float
- * (expf for log_var and general beta), taken only for blocks whose values
+ * (gnll_expf_poly for log_var and general beta), taken only for blocks whose values
  * are all inside the safe range: v (after the parameterisation and the
  * clamp) and |r| as for block_single, |log_var| <= 20, |beta log v| <= 2
  * for a general beta, weights 0 or within 2^-30..2^30, and every weighted
@@ -888,7 +915,7 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
 #pragma omp simd
     for (ptrdiff_t k = 0; k < m; k++) {
         const float pk = pb[k];
-        aux[k] = param == GNLL_PARAM_LOG_VAR ? expf(pk < leps ? leps : pk)
+        aux[k] = param == GNLL_PARAM_LOG_VAR ? gnll_expf_poly(pk < leps ? leps : pk)
                  : param == GNLL_PARAM_STD   ? 2.0f * logf(fabsf(pk))
                                              : logf(pk < eps ? eps : pk);
     }
@@ -904,7 +931,7 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
             } else {
                 logv = aux[k];
             }
-            bwb[k] = expf(fmaf(beta, logv, beta_lo * logv));
+            bwb[k] = gnll_expf_poly(fmaf(beta, logv, beta_lo * logv));
         }
 #pragma omp simd reduction(| : bad, ng)
     for (ptrdiff_t k = 0; k < m; k++) {
@@ -1313,11 +1340,14 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
     if (param == GNLL_PARAM_LOG_VAR) {
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++)
-            eb[k] = exp(gnll_logvar_arg(gnll_clamp((double)pb[k], leps), 0));
-        if (bmode != 0)
+            eb[k] = gnll_logvar_arg(gnll_clamp((double)pb[k], leps), 0);
+        NAME(exp_inplace)(eb, m);
+        if (bmode != 0) {
 #pragma omp simd
             for (ptrdiff_t k = 0; k < m; k++)
-                gb[k] = exp(beta * gnll_clamp((double)pb[k], leps));
+                gb[k] = beta * gnll_clamp((double)pb[k], leps);
+            NAME(exp_inplace)(gb, m);
+        }
     } else if (bmode == 1) {
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++) {
@@ -1326,7 +1356,8 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
         }
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++)
-            gb[k] = exp(beta * eb[k]);
+            gb[k] = beta * eb[k];
+        NAME(exp_inplace)(gb, m);
     }
     int fix = 0;  /* beta-NLL log_var: the block needs the far forms */
 #pragma omp simd reduction(| : fix)
