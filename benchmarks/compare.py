@@ -777,11 +777,14 @@ def print_case(record):
     ref = record["ref"]
     width = max([len(k) for k in res] + [len(k) for k in record["skipped"]]
                 + [14])
+    paired = all("paired" in r for r in res.values())
     print(f"   {'implementation':<{width}}  {'median':>11}  {'min':>11}  "
-          f"{'cpu/call':>11}  {'x ' + ref:>10}")
+          f"{'cpu/call':>11}  {'x ' + ref:>10}" + ("    paired" if paired else ""))
     for label, r in res.items():
         ratio = ratio_of(record, label)
         rs = f"{ratio:10.2f}" if ratio is not None else f"{'-':>10}"
+        if paired:
+            rs += f"  {r['paired']:8.2f}"
         print(f"   {label:<{width}}  {fmt_time(r['median'])}  "
               f"{fmt_time(r['min'])}  {fmt_time(r['cpu_median'])}  {rs}")
     for label, why in record["skipped"].items():
@@ -1191,11 +1194,13 @@ def evaluate_targets(records):
             rec = by_key.get(f"family-{kind}-{dt}")
             for label in FAMILY_TARGETED:
                 r, b = rat(rec, "gnll var= (plain)", label)
-                r = None if r is None else 1 / r
                 b = tuple(None if x is None else 1 / x for x in b) if b else b
+                if rec and label in rec["results"]:
+                    r = rec["results"][label]["paired"]
                 add(f"issue 5, {kind} {dt}: {label} time / plain var time", r,
                     "<= 1.2", None if r is None else r <= 1.2,
-                    "variant median / plain median", b)
+                    "median over rounds of variant time / plain time in the "
+                    "same round", b)
     for dt in ALL_DTYPES:
         rec = by_key.get(f"small-{dt}")
         r, b = rat(rec, "PyTorch fwd+bwd (autograd)")
@@ -1673,6 +1678,19 @@ FAMILY_VARIANTS = [
 FAMILY_TARGETED = ("gnll log_var=", "gnll beta=0.5", "gnll beta=0.3")
 
 
+# Rounds of the loss-family cases at least (each takes well under a second).
+FAMILY_MIN_ROUNDS = 15
+
+
+def _paired_ratios(results, ref):
+    """Add results[label]["paired"]: the median over rounds of the label's
+    sample over ref's sample of the same round (round-robin timing, so the
+    two were taken within one round of each other)."""
+    base = results[ref]["samples"]
+    for r in results.values():
+        r["paired"] = statistics.median(a / b for a, b in zip(r["samples"], base))
+
+
 def gnll_family(x, y, v, param="var", beta=0.0, weight=False,
                 clamp_grad="straight_through", grad=True):
     gnll = module("gnll")
@@ -1696,8 +1714,9 @@ def run_family_case(n, dt, grad, args):
     # Always round-robin here: every row is gnll (no other library's idle
     # worker threads to disturb a sample), and the rows are compared with
     # each other, so drift of the machine between blocks must not count.
-    results = time_entries(entries, args.repeats, args.warmup, args.min_time,
-                           True, args.pause)
+    results = time_entries(entries, max(args.repeats, FAMILY_MIN_ROUNDS),
+                           args.warmup, args.min_time, True, args.pause)
+    _paired_ratios(results, FAMILY_VARIANTS[0][0])
     kind = "grad" if grad else "loss"
     what = "loss + grads (input, variance parameter)" if grad else "loss only"
     record = {
@@ -1710,7 +1729,10 @@ def run_family_case(n, dt, grad, args):
         "results": results,
         "skipped": skipped,
         "notes": ["each row is gnll with one option; 'x gnll' is relative to "
-                  "the plain var kernel on the same data"],
+                  "the plain var kernel on the same data",
+                  "'paired' is the median over rounds of the row's time over "
+                  "the plain kernel's in the same round (robust to the "
+                  "machine's speed changing between rounds)"],
     }
     print_case(record)
     return record
