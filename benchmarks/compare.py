@@ -1305,16 +1305,27 @@ def write_rst(path, info, records, targets):
         "",
     ]
     for rec in _case_order([r for r in records if "results" in r]):
+        paired = all("paired" in r for r in rec["results"].values())
         lines += [f".. list-table:: {rec['title']}", "   :header-rows: 1",
-                  "   :widths: 46 18 18 18", "",
+                  "   :widths: 40 15 15 15 15" if paired
+                  else "   :widths: 46 18 18 18", "",
                   "   * - implementation", "     - median", "     - min",
                   f"     - relative to {rec['ref']}"]
+        if paired:
+            lines.append("     - paired ratio")
         for label, r in rec["results"].items():
             ratio = ratio_of(rec, label)
             lines += [f"   * - {label}", f"     - {_rst_time(r['median'])}",
                       f"     - {_rst_time(r['min'])}",
                       f"     - {ratio:.2f}" if ratio is not None
                       else "     - n/a"]
+            if paired:
+                lines.append(f"     - {r['paired']:.2f}")
+        if paired:
+            lines += ["", "*Paired ratio*: the median over the round-robin "
+                      "rounds of the row's time divided by the plain "
+                      "kernel's time in the same round; a change of the "
+                      "machine's speed between rounds cancels out of it."]
         lines.append("")
         extra = [n for n in rec.get("notes", []) if "MISMATCH" in n
                  or "heteroscedastic" in n]
@@ -1349,7 +1360,8 @@ def write_rst(path, info, records, targets):
                       f"     - {err}"]
         lines.append("")
     if targets:
-        lines += [".. list-table:: Targets of the speed issue (medians)",
+        lines += [".. list-table:: Targets of the speed issues (medians; "
+                  "paired ratios for the loss family)",
                   "   :header-rows: 1", "   :widths: 52 14 20 14", "",
                   "   * - target", "     - value", "     - goal",
                   "     - status"]

@@ -355,9 +355,10 @@ def test_exp_of_log_var_within_1_ulp(simd_path):
     """exp as the kernels take it (a table-free polynomial on the paths with
     FMA, glibc's exp elsewhere), seen directly: with ``log_var`` and a unit
     residual, the mean's elementwise gradient is E = exp(-s) itself, for
-    |s| <= 700.  Within 1.1 ulp of long double's exp over that range, near 0
-    and where the reduction's k switches; the baseline path, with glibc's
-    vector exp for SSE2, within the 4 ulp that glibc documents for it."""
+    |s| <= 700.  Within 1.05 ulp of long double's exp over that range, near 0
+    and where the reduction's k switches (tight enough to catch a relative
+    change of 1e-6 in the degree-10 coefficient); the baseline path, with
+    glibc's vector exp for SSE2, within the 4 ulp glibc documents for it."""
     rng = np.random.default_rng(21)
     ln2 = math.log(2)
     s = np.concatenate([
@@ -372,14 +373,16 @@ def test_exp_of_log_var_within_1_ulp(simd_path):
                                            eps=0.0, reduction="none")
     exact = np.exp(-s.astype(LD))
     u = ulps_of(g.input.astype(LD) - exact, exact, np.float64)
-    bound = 4.0 if simd_path == "baseline" else 1.1
+    bound = 4.0 if simd_path == "baseline" else 1.05
     assert float(u.max()) <= bound, (simd_path, float(u.max()), s[np.argmax(u)])
 
 
 @pytest.mark.parametrize("simd_path", PATHS, indirect=True)
 def test_float32_exp_of_log_var_within_2_ulp(simd_path):
     """The float path's expf (|log_var| <= 20 there), seen through the same
-    gradient: 1 / exp(s), so one more rounding than E alone."""
+    gradient: 1 / exp(s), so one more rounding than E alone.  1.7 ulp: the
+    polynomial as it is gives 1.58 here, with its degree-6 coefficient
+    1% off 1.97 and its degree-5 one 0.1% off 1.77."""
     rng = np.random.default_rng(22)
     s = np.concatenate([np.linspace(-20, 20, 100_001),
                         rng.uniform(-20, 20, 100_000)]).astype(np.float32)
@@ -387,24 +390,27 @@ def test_float32_exp_of_log_var_within_2_ulp(simd_path):
         np.ones_like(s), np.zeros_like(s), log_var=s, eps=0.0, reduction="none")
     exact = np.exp(-s.astype(LD))
     u = ulps_of(g.input.astype(LD) - exact, exact, np.float32)
-    assert float(u.max()) <= 2.0, (simd_path, float(u.max()))
+    assert float(u.max()) <= 1.7, (simd_path, float(u.max()))
 
 
 @pytest.mark.parametrize("simd_path", PATHS, indirect=True)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_beta_weight_beyond_the_exp_range_in_a_block(simd_path, dtype):
-    """A general beta whose beta log v leaves exp's range for one element of
-    each block: that element's loss and var gradient overflow, as the exact
-    values do, and the block's other elements (whose exp then comes from
-    glibc instead of the polynomial) stay within 8 ulp of their terms."""
+    """A general beta whose beta log v leaves the polynomial exp's range
+    (|a| <= 708) for one element of each block, so that exp falls back to
+    glibc's for it: that element's loss and var gradient overflow, as the
+    exact values do, and the block's other elements stay within a few ulp
+    of their terms.  (float32 blocks with |beta log v| > 2 are evaluated in
+    double, so both dtypes reach the fallback.)"""
     rng = np.random.default_rng(23)
-    n, beta = 4096, 3.0
+    n, beta = 4096, 10.0
     x = rng.standard_normal(n)
     t = rng.standard_normal(n)
     v = rng.uniform(0.1, 10, n)
     big = np.arange(0, n, 256) + 17
-    v[big] = 1e250 if dtype == np.float64 else 1e30  # beta log v > 708 / 88
+    v[big] = 1e250 if dtype == np.float64 else 3e38  # beta log v > 708
     x, t, v = (a.astype(dtype) for a in (x, t, v))
+    assert np.all(beta * np.log(v[big].astype(np.float64)) > 708)
     with np.errstate(over="ignore"):
         loss, g = gnll.gaussian_nll_loss_and_grad(x, t, v, beta=beta,
                                                   reduction="none")
@@ -413,8 +419,7 @@ def test_beta_weight_beyond_the_exp_range_in_a_block(simd_path, dtype):
     bw = V ** LD(beta)
     keep = np.ones(n, bool)
     keep[big] = False
-    if dtype == np.float64:
-        assert np.all(np.isposinf(loss[big])) and np.all(np.isposinf(g.var[big]))
+    assert np.all(np.isposinf(loss[big])) and np.all(np.isposinf(g.var[big]))
     eps_t = np.finfo(dtype).eps
     for got, exact, scale in (
             (g.input, bw * R / V, bw * np.abs(R) / V),
@@ -424,5 +429,50 @@ def test_beta_weight_beyond_the_exp_range_in_a_block(simd_path, dtype):
              bw * LD(0.5) * (np.abs(np.log(V)) + R * R / V))):
         err = np.abs(got.astype(LD) - exact)[keep]
         # v^beta = exp(beta log v): log v's rounding, times beta log v
-        tol = (8 + 4 * np.abs(LD(beta) * np.log(V[keep]))) * LD(eps_t) * scale[keep]
+        tol = (8 + 2 * np.abs(LD(beta) * np.log(V[keep]))) * LD(eps_t) * scale[keep]
         assert np.all(err <= tol), float(np.max(err / (LD(eps_t) * scale[keep])))
+
+
+@pytest.mark.parametrize("simd_path", PATHS, indirect=True)
+@pytest.mark.parametrize("case", ["log_var", "log_var_general_beta", "beta", "rows"])
+def test_exceptional_elements_leave_their_neighbours_alone(simd_path, case):
+    """An element that takes a slower, exceptional route (an exp argument
+    beyond the polynomial's range, or beta-NLL's far forms for a log-variance
+    beyond +-700 or a loss that overflows) changes nothing for the other
+    elements of its block: they are bitwise what they are without it
+    (float64; gradients, loss and curvature)."""
+    rng = np.random.default_rng(24)
+    n = 1024
+    x = rng.standard_normal(n)
+    t = rng.standard_normal(n)
+    odd_at = np.array([5, 300, 777])
+    if case == "rows":  # per-row log-variances; one residual overflows r^2/v
+        x, t = x.reshape(4, 256), t.reshape(4, 256)
+        p = rng.uniform(-3, 3, (4, 1))
+        kw = dict(log_var=p, beta=0.3)
+        changed = x
+        odd = 1e160
+    elif case.startswith("log_var"):
+        p = rng.uniform(-3, 3, n)
+        kw = dict(log_var=p, beta=0.5 if case == "log_var" else 0.3)
+        changed = p
+        odd = 3000.0
+    else:
+        p = rng.uniform(0.1, 10, n)
+        kw = dict(var=p, beta=3.0)
+        changed = p
+        odd = 1e300
+    loss0, g0 = gnll.gaussian_nll_loss_and_grad(x, t, reduction="none", **kw)
+    h0 = () if case == "rows" else gnll.gaussian_nll_curvature(x, t, **kw)
+    changed.reshape(-1)[odd_at] = odd
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss1, g1 = gnll.gaussian_nll_loss_and_grad(x, t, reduction="none", **kw)
+        h1 = () if case == "rows" else gnll.gaussian_nll_curvature(x, t, **kw)
+    rest = np.ones(n, bool)
+    rest[odd_at] = False
+    pairs = [(loss0, loss1), (g0.input, g1.input)]
+    if case != "rows":  # (per row, the variance gradient is a sum)
+        pairs.append((g0.var, g1.var))
+    pairs += list(zip(h0, h1))
+    for a, b in pairs:
+        np.testing.assert_array_equal(a.reshape(-1)[rest], b.reshape(-1)[rest])

@@ -5,7 +5,9 @@ exp(f) on [-ln2/2, ln2/2] is replaced by the polynomial that interpolates it
 at the Chebyshev nodes of the interval (close to the minimax polynomial),
 solved for in 200-bit arithmetic and rounded to the storage type.  The
 script prints the C literals and the interpolant's relative error on a
-dense grid, before and after rounding the coefficients.
+dense grid, before and after rounding the coefficients.  The C code takes
+the leading coefficients as exact constants (1, 1, and 1/2 in float); the
+script checks that they round to those.
 
 Run: ``python tools/exp_coefficients.py`` (needs mpmath and numpy).
 """
@@ -35,6 +37,10 @@ def main():
     for dtype, degree, suffix in ((np.float64, 11, ""), (np.float32, 6, "f")):
         exact = interpolant(degree)
         rounded = [float(dtype(float(c))) for c in exact]
+        # the C code writes exp(f) = 1 + f + f^2 P(f) (and, in float,
+        # P(0) = 1/2): the leading coefficients must round to these
+        assert rounded[:2] == [1.0, 1.0], rounded[:2]
+        assert dtype is np.float64 or rounded[2] == 0.5, rounded[2]
         print(f"{np.dtype(dtype).name}, degree {degree}: relative error "
               f"{mp.nstr(max_rel_error(exact), 3)} exact, "
               f"{mp.nstr(max_rel_error([mp.mpf(c) for c in rounded]), 3)} rounded")

@@ -15,7 +15,8 @@
  * The lane order never depends on the thread count, so sums are
  * reproducible bit for bit for any number of threads.  (The per-element
  * values themselves may differ between instruction sets by an ulp or so:
- * libmvec's log, FMA, and float32's single-precision path.)
+ * libmvec's log, FMA, gnll's exp polynomial on the FMA paths, and float32's
+ * single-precision path.)
  */
 
 /* 1 where this instantiation's instruction set has fused multiply-add. */
@@ -42,26 +43,45 @@ static inline void NAME(lane_add)(double *restrict lanes,
         lanes[j] += buf[k + j];
 }
 
-/* a[k] = exp(a[k]) for k < m: gnll_exp_poly on a path with FMA, unless an
- * argument is beyond its range (or NaN), when the block takes glibc's exp
- * (vectorised where libmvec is), as paths without FMA always do. */
-static inline void NAME(exp_inplace)(double *restrict a, ptrdiff_t m)
+#if GNLL_FMA
+/* exp_inplace's rare blocks, with an argument beyond the polynomial's
+ * range: both, and a select (the polynomial's value for such an argument
+ * is meaningless but harmless). */
+static __attribute__((noinline)) void NAME(exp_mixed)(double *restrict a,
+                                                      ptrdiff_t m)
+{
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const double p = gnll_exp_poly(a[k]), e = exp(a[k]);
+        a[k] = fabs(a[k]) <= GNLL_EXP_POLY_MAX ? p : e;
+    }
+}
+#endif
+
+/* a[k] = exp(a[k]) for k < m: gnll_exp_poly on a path with FMA, glibc's
+ * exp (vectorised where libmvec is) for arguments beyond its range or NaN,
+ * and for every argument on paths without FMA.  Element by element: which
+ * one an argument gets never depends on its neighbours in the block. */
+static GNLL_ALWAYS_INLINE void NAME(exp_inplace)(double *restrict a,
+                                                 ptrdiff_t m)
 {
 #if GNLL_FMA
     int out = 0;
 #pragma omp simd reduction(| : out)
     for (ptrdiff_t k = 0; k < m; k++)
         out |= !(fabs(a[k]) <= GNLL_EXP_POLY_MAX);
-    if (!out) {
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < m; k++)
-            a[k] = gnll_exp_poly(a[k]);
+    if (out) {
+        NAME(exp_mixed)(a, m);
         return;
     }
-#endif
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < m; k++)
+        a[k] = gnll_exp_poly(a[k]);
+#else
 #pragma omp simd
     for (ptrdiff_t k = 0; k < m; k++)
         a[k] = exp(a[k]);
+#endif
 }
 
 #if GNLL_NT_STORES
@@ -693,7 +713,7 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const int param, const int bmode, const int want_grad,
             const int direct, double gscale, double *restrict lb,
             double *restrict tb, double *restrict db, T *restrict tx,
-            T *restrict tv, int *restrict far)
+            T *restrict tv, double *restrict farb, int *restrict far)
 {
     const double eps = o->eps, leps = o->log_eps, c = o->c, beta = o->beta;
     /* zero clamp mode: no gradient to theta where it is clamped, i.e.
@@ -732,13 +752,17 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                               : bmode == 3 ? 1.0 / iv
                                            : tb[k];
             lb[k] = bw * gnll_loss_logvar(s, q, c);
-            /* beta-NLL: blocks for xfar_logvar.  For beta = 1/2 and 1 the
-             * weight (e^(s/2), e^s) is normal and d/dinput (u, r) has no
-             * intermediate inside |s| <= 700, so the loss is all to test. */
+            /* beta-NLL: the elements for xfar_logvar (farb).  For beta = 1/2
+             * and 1 the weight (e^(s/2), e^s) is normal and d/dinput (u, r)
+             * has no intermediate inside |s| <= 700, so the loss is all to
+             * test. */
+            const int fk =
+                bmode == 1   ? gnll_logvar_needs_far(s, bw, lb[k], r, t)
+                : bmode != 0 ? gnll_logvar_far(s) | !(fabs(lb[k]) <= DBL_MAX)
+                             : 0;
             if (bmode == 1)
-                fix |= gnll_logvar_needs_far(s, bw, lb[k], r, t);
-            else if (bmode != 0)
-                fix |= gnll_logvar_far(s) | !(fabs(lb[k]) <= DBL_MAX);
+                farb[k] = (double)fk;  /* (the others: xfar_logvar) */
+            fix |= fk;
             if (want_grad) {
                 /* v^beta r / v: r / sqrt(v) for beta = 1/2 and r for
                  * beta = 1, with no extra rounding (nor an overflow of v) */
@@ -803,20 +827,27 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
     return neg;
 }
 
-/* beta-NLL with log_var (beta != 0): a block in which xeval found an
- * element that needs them (gnll_logvar_needs_far) redone with the far
- * forms, which are right for every s (gnll_logvar_far_element).  A scalar
- * pass, for such blocks only. */
+/* beta-NLL with log_var (beta != 0): the elements of a block that xeval
+ * found to need them (gnll_logvar_needs_far; farb for a general beta)
+ * redone with the far forms, which are right for every s
+ * (gnll_logvar_far_element).  A scalar pass, for such blocks only; element
+ * by element, so that no value depends on its neighbours. */
 static void NAME(xfar_logvar)(const T *restrict xb, const T *restrict yb,
                               const T *restrict pb, ptrdiff_t m,
                               const gnll_options *o, const int want_grad,
                               const int direct, double gscale,
                               double *restrict lb, double *restrict tb,
                               double *restrict db, T *restrict tx,
-                              T *restrict tv)
+                              T *restrict tv,
+                              const double *restrict farb)
 {
+    const int general = o->beta != 0.5 && o->beta != 1.0;
     for (ptrdiff_t k = 0; k < m; k++) {
         const double s = gnll_clamp((double)pb[k], o->log_eps);
+        /* beta = 1/2 and 1: xeval's test again, from s and the loss */
+        if (general ? farb[k] == 0.0
+                    : !(gnll_logvar_far(s) | !(fabs(lb[k]) <= DBL_MAX)))
+            continue;
         const double r = (double)xb[k] - (double)yb[k];
         double ds, G;
         lb[k] = gnll_logvar_far_element(s, r, o->beta, o->c, &ds, &G);
@@ -878,11 +909,11 @@ static int NAME(xweigh_direct)(const T *restrict wb, ptrdiff_t m,
 
 #define GNLL_XEVAL_B(P, B)                                                   \
     (direct      ? NAME(xeval)(xb, yb, pb, m, o, P, B, 1, 1, gscale, lb, tb,  \
-                               db, tx, tv, &far)                              \
+                               db, tx, tv, farb, &far)                        \
      : want_grad ? NAME(xeval)(xb, yb, pb, m, o, P, B, 1, 0, 1.0, lb, tb, db, \
-                               NULL, NULL, &far)                              \
+                               NULL, NULL, farb, &far)                        \
                  : NAME(xeval)(xb, yb, pb, m, o, P, B, 0, 0, 1.0, lb, tb, db, \
-                               NULL, NULL, &far))
+                               NULL, NULL, farb, &far))
 #define GNLL_XEVAL(P)                                                        \
     (bmode == 0   ? GNLL_XEVAL_B(P, 0)                                       \
      : bmode == 2 ? GNLL_XEVAL_B(P, 2)                                       \
@@ -1141,6 +1172,8 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     T ox[GNLL_BLK] __attribute__((aligned(64)));
     T ov[GNLL_BLK] __attribute__((aligned(64)));
+    /* beta-NLL log_var: 1 for the elements for xfar_logvar, else 0 */
+    double farb[GNLL_BLK] __attribute__((aligned(64)));
     double lanes[GNLL_LANES] = {0};
     gnll_nt nt, *const stream = gnll_nt_start(&nt, res->stream);
     int neg = 0;
@@ -1180,13 +1213,13 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
          * those are streamed) */
         T *tx = gx && !stream ? gx + b : ox;
         T *tv = gp && !stream ? gp + b : ov;
-        int far = 0;  /* beta-NLL log_var elements for xfar_logvar */
+        int far = 0;  /* beta-NLL log_var: some element for xfar_logvar */
         switch (o->param) {
         case GNLL_PARAM_LOG_VAR:
             neg |= GNLL_XEVAL(GNLL_PARAM_LOG_VAR);
             if (far)
                 NAME(xfar_logvar)(xb, yb, pb, m, o, want_grad, direct,
-                                  gscale, lb, tb, db, tx, tv);
+                                  gscale, lb, tb, db, tx, tv, farb);
             break;
         case GNLL_PARAM_STD:
             neg |= GNLL_XEVAL(GNLL_PARAM_STD);
@@ -1265,7 +1298,9 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
             const ptrdiff_t off = i * cols + b;
             const T *xb = x + off, *yb = y + off;
             if (o->param == GNLL_PARAM_LOG_VAR) {
-                int fix = 0;  /* beta-NLL: the block needs the far forms */
+                /* beta-NLL: elements that need the far forms (farb) */
+                int fix = 0;
+                double farb[GNLL_BLK];
 #pragma omp simd reduction(| : fix)
                 for (ptrdiff_t k = 0; k < m; k++) {
                     const double r = (double)xb[k] - (double)yb[k];
@@ -1276,11 +1311,16 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
                     lb[k] = bw * gnll_loss_logvar(logv, q, c);
                     tb[k] = bw * t;
                     db[k] = zeroed ? 0.0 : kp * gnll_dlogvar(q);
-                    if (o->beta != 0.0)
-                        fix |= gnll_logvar_needs_far(logv, bw, lb[k], r, t);
+                    const int fk =
+                        (o->beta != 0.0) &
+                        gnll_logvar_needs_far(logv, bw, lb[k], r, t);
+                    farb[k] = (double)fk;
+                    fix |= fk;
                 }
                 /* then redone in the far forms, as in xfar_logvar */
                 for (ptrdiff_t k = 0; fix && k < m; k++) {
+                    if (!farb[k])
+                        continue;
                     const double r = (double)xb[k] - (double)yb[k];
                     double ds, G;
                     lb[k] = gnll_logvar_far_element(logv, r, o->beta, c, &ds,
@@ -1359,12 +1399,14 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
             gb[k] = beta * eb[k];
         NAME(exp_inplace)(gb, m);
     }
-    int fix = 0;  /* beta-NLL log_var: the block needs the far forms */
+    int fix = 0;  /* beta-NLL log_var: elements that need the far forms */
+    double farb[GNLL_BLK];  /* which: 1 for those, else 0 */
 #pragma omp simd reduction(| : fix)
     for (ptrdiff_t k = 0; k < m; k++) {
         const double pk = (double)pb[k];
         const double r = (double)xb[k] - (double)yb[k];
         double iv, pp, mp, vb;
+        int fk = 0;
         int clamped;
         if (param == GNLL_PARAM_LOG_VAR) {
             double t, q;  /* r / v, r^2 / v */
@@ -1377,8 +1419,8 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
             /* (and h_pp's r^2/v, if it underflowed where k v^beta r^2/v
              * may not) */
             if (bmode != 0)
-                fix |= gnll_logvar_needs_far(s, vb, q, r, t) |
-                       ((!fisher) & (r != 0.0) & !(q >= DBL_MIN));
+                fk = gnll_logvar_needs_far(s, vb, q, r, t) |
+                     ((!fisher) & (r != 0.0) & !(q >= DBL_MIN));
         } else {
             const double vv = param == GNLL_PARAM_STD ? pk * pk : pk;
             const double vc = gnll_clamp(vv, eps);
@@ -1406,12 +1448,16 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
         h_mm[k] = (T)(kf * iv);
         h_pp[k] = (T)(kf * (off ? 0.0 : pp));
         h_mp[k] = (T)(kf * (off ? 0.0 : mp));
+        farb[k] = (double)fk;
+        fix |= fk;
     }
-    /* beta-NLL with log_var, a block with an element that needs them
+    /* beta-NLL with log_var, the elements that need them
      * (gnll_logvar_needs_far): redone in the far forms (see xfar_logvar),
      * h_mm = k v^beta / v, h_pp = k v^beta r^2 / (2 v) (Fisher: k v^beta / 2)
      * and h_mp = -k v^beta r / v */
     for (ptrdiff_t k = 0; fix && k < m; k++) {
+        if (!farb[k])
+            continue;
         const double s = gnll_clamp((double)pb[k], leps);
         const double r = (double)xb[k] - (double)yb[k];
         double W2, G, HQ;
