@@ -441,6 +441,15 @@ static inline double gnll_logvar_far_element(double s, double r, double beta,
     return loss;
 }
 
+/* The same for beta = 1/2 and 1, whose weight (e^(s/2), e^s) is normal and
+ * whose d/dinput (u, r) has no intermediate inside |s| <= 700: the loss is
+ * all to test. */
+static GNLL_ALWAYS_INLINE int gnll_logvar_needs_far_usual(double s,
+                                                          double loss)
+{
+    return gnll_logvar_far(s) | !(fabs(loss) <= DBL_MAX);
+}
+
 /* Whether a beta-NLL log-variance element needs the far forms: |s| beyond
  * 700, a weight v^beta that is not a normal number (|beta| > 1 can take it
  * out of range well inside 700), a loss that came out infinite or NaN

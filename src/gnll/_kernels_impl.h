@@ -752,13 +752,10 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                               : bmode == 3 ? 1.0 / iv
                                            : tb[k];
             lb[k] = bw * gnll_loss_logvar(s, q, c);
-            /* beta-NLL: the elements for xfar_logvar (farb).  For beta = 1/2
-             * and 1 the weight (e^(s/2), e^s) is normal and d/dinput (u, r)
-             * has no intermediate inside |s| <= 700, so the loss is all to
-             * test. */
+            /* beta-NLL: the elements for xfar_logvar (farb) */
             const int fk =
                 bmode == 1   ? gnll_logvar_needs_far(s, bw, lb[k], r, t)
-                : bmode != 0 ? gnll_logvar_far(s) | !(fabs(lb[k]) <= DBL_MAX)
+                : bmode != 0 ? gnll_logvar_needs_far_usual(s, lb[k])
                              : 0;
             if (bmode == 1)
                 farb[k] = (double)fk;  /* (the others: xfar_logvar) */
@@ -838,15 +835,14 @@ static void NAME(xfar_logvar)(const T *restrict xb, const T *restrict yb,
                               const int direct, double gscale,
                               double *restrict lb, double *restrict tb,
                               double *restrict db, T *restrict tx,
-                              T *restrict tv,
+                              T *restrict tv, const int bmode,
                               const double *restrict farb)
 {
-    const int general = o->beta != 0.5 && o->beta != 1.0;
     for (ptrdiff_t k = 0; k < m; k++) {
         const double s = gnll_clamp((double)pb[k], o->log_eps);
         /* beta = 1/2 and 1: xeval's test again, from s and the loss */
-        if (general ? farb[k] == 0.0
-                    : !(gnll_logvar_far(s) | !(fabs(lb[k]) <= DBL_MAX)))
+        if (bmode == 1 ? farb[k] == 0.0
+                       : !gnll_logvar_needs_far_usual(s, lb[k]))
             continue;
         const double r = (double)xb[k] - (double)yb[k];
         double ds, G;
@@ -924,9 +920,9 @@ static int NAME(xweigh_direct)(const T *restrict wb, ptrdiff_t m,
 /*
  * The extended kernels' single-precision path for float32 data, as
  * block_single is the plain kernel's: the same formulas as xeval, in float
- * (gnll_expf_poly for log_var and general beta), taken only for blocks whose values
- * are all inside the safe range: v (after the parameterisation and the
- * clamp) and |r| as for block_single, |log_var| <= 20, |beta log v| <= 2
+ * (gnll_expf_poly for log_var and general beta), taken only for blocks whose
+ * values are all inside the safe range: v (after the parameterisation and
+ * the clamp) and |r| as for block_single, |log_var| <= 20, |beta log v| <= 2
  * for a general beta, weights 0 or within 2^-30..2^30, and every weighted
  * value finite.  Any other block (including bad weights, which the double
  * path reports) returns 0 and is evaluated in double.
@@ -946,9 +942,10 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
 #pragma omp simd
     for (ptrdiff_t k = 0; k < m; k++) {
         const float pk = pb[k];
-        aux[k] = param == GNLL_PARAM_LOG_VAR ? gnll_expf_poly(pk < leps ? leps : pk)
-                 : param == GNLL_PARAM_STD   ? 2.0f * logf(fabsf(pk))
-                                             : logf(pk < eps ? eps : pk);
+        aux[k] = param == GNLL_PARAM_LOG_VAR
+                     ? gnll_expf_poly(pk < leps ? leps : pk)
+                 : param == GNLL_PARAM_STD ? 2.0f * logf(fabsf(pk))
+                                           : logf(pk < eps ? eps : pk);
     }
     if (bmode == 1)
 #pragma omp simd
@@ -1219,7 +1216,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
             neg |= GNLL_XEVAL(GNLL_PARAM_LOG_VAR);
             if (far)
                 NAME(xfar_logvar)(xb, yb, pb, m, o, want_grad, direct,
-                                  gscale, lb, tb, db, tx, tv, farb);
+                                  gscale, lb, tb, db, tx, tv, bmode, farb);
             break;
         case GNLL_PARAM_STD:
             neg |= GNLL_XEVAL(GNLL_PARAM_STD);
