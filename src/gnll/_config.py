@@ -94,7 +94,10 @@ def show_config(mode="stdout"):
           f"(OpenMP max {omp['max_threads']}, usable CPUs {omp['usable_cpus']})")
     print(f"  SIMD paths:    {paths}")
     print(f"  SIMD in use:   {simd['in_use']} on {simd['machine']}")
-    print(f"  vector log:    {'glibc libmvec' if simd['vector_log'] else 'no (scalar log)'}")
+    log = "glibc libmvec" if simd["vector_log"] else "no (scalar log)"
+    if simd["in_use"] == "x86-64-v4":
+        log = f"gnll's AVX-512 log (float64), {log} (float32)"
+    print(f"  vector log:    {log}")
     print(f"  float32 data:  computed in "
           f"{'float (FMA path)' if simd['float32_in_float'] else 'double'}")
     print(f"  kernel:        chunk {config['kernel']['chunk']} elements, "

@@ -13,6 +13,9 @@
  * picked when gnll is imported.  Elsewhere the baseline path (scalar log) is
  * the only one.  exp (log-variances, beta-NLL's weight) is a table-free
  * polynomial on the paths with FMA (gnll_exp_poly), glibc's exp otherwise.
+ * The AVX-512 path's float64 log is gnll's own (gnll_log8): glibc's gathers
+ * from a table in memory, which is slow on some CPUs and is evicted by
+ * inputs streaming through the caches.
  */
 #include <float.h>
 #include <math.h>
@@ -544,6 +547,103 @@ static inline void gnll_finish(gnll_block_result *res, double loss_sum,
 
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4")
+#include <immintrin.h>
+
+/*
+ * log of 8 doubles with AVX-512 and no table in memory: within 0.62 ulp of
+ * log (measured against long double over 3.3e7 arguments: the whole
+ * positive range, [0.5, 3], near 1 and subnormals), exact at 1, 2^k and the
+ * special values: log(+-0) = -inf, log(inf) = inf, NaN for x < 0 and NaN.
+ *
+ *   x = 2^e m, m in [0.75, 1.5)                       (vgetmantpd, vgetexppd;
+ *                                                       subnormals included)
+ *   invc = k/16 nearest an approximate 1/m             (vrcp14pd, k = 11..21)
+ *   r = m invc - 1, exact (invc has 5 bits), |r| < 0.044
+ *   log x = e ln2 + log(16/k) + log1p(r)
+ *         = [e ln2hi + T_hi[k]] + r + [e ln2lo + T_lo[k]] + r^2 (r P(r) - 1/2)
+ *
+ * The first bracket is exact (both terms on the 2^-43 grid, |sum| < 2^10);
+ * its sum with r is exact as hi + err (|bracket| >= 0.0645 > |r| unless it
+ * is 0); P is the degree-7 interpolant of (log1p(r) - r + r^2/2) / r^3 on
+ * [-0.044, 0.044] (error 2e-17 |r|).  The table log(16/k), in hi (2^-43
+ * grid) and lo parts, is held in registers and read by vpermt2pd at index
+ * k mod 16.  Constants: tools/log_coefficients.py.
+ */
+static GNLL_ALWAYS_INLINE __m512d gnll_log8(__m512d x)
+{
+    const __m512d one = _mm512_set1_pd(1.0);
+    const __m512d hi0 = _mm512_setr_pd(
+        0.0, -0x1.f0a30c0118000p-5, -0x1.e27076e2b0000p-4,
+        -0x1.5ff3070a79000p-3, -0x1.c8ff7c79aa000p-3, -0x1.1675cababa800p-2,
+        0.0, 0.0);
+    const __m512d hi1 = _mm512_setr_pd(
+        0.0, 0.0, 0.0, 0x1.7fafa3bd81800p-2, 0x1.269621134d800p-2,
+        0x1.a93ed3c8ae000p-3, 0x1.1178e8227e000p-3, 0x1.08598b59e4000p-4);
+    const __m512d lo0 = _mm512_setr_pd(
+        0.0, 0x1.d599e83368e91p-45, 0x1.a342c2af0003cp-45,
+        -0x1.e9e439f105039p-46, 0x1.7794f689f8434p-45, 0x1.f1fc63382a8f0p-46,
+        0.0, 0.0);
+    const __m512d lo1 = _mm512_setr_pd(
+        0.0, 0.0, 0.0, -0x1.72090c812566ap-45, 0x1.c93c1df5bb3b6p-45,
+        -0x1.8724350562169p-45, 0x1.1ef78ce2d07f2p-45,
+        -0x1.7e5dd7009902cp-46);
+    /* m: NaN for x < 0; e: -inf for 0, inf for inf */
+    const __m512d m =
+        _mm512_getmant_pd(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan);
+    const __m512d e0 = _mm512_getexp_pd(x);
+    const __m512d e = _mm512_mask_add_pd(
+        e0, _mm512_cmp_pd_mask(m, one, _CMP_LT_OQ), e0, one);
+    /* 1/m to 4 fraction bits (nearest; no inexact flag) */
+    const __m512d invc = _mm512_roundscale_pd(_mm512_rcp14_pd(m), 0x48);
+    const __m512d r = _mm512_fmsub_pd(m, invc, one);
+    /* 16 invc + 1.5 2^52: k in the low bits */
+    const __m512i k = _mm512_castpd_si512(_mm512_fmadd_pd(
+        invc, _mm512_set1_pd(16.0), _mm512_set1_pd(0x1.8p52)));
+    const __m512d w = _mm512_fmadd_pd(e, _mm512_set1_pd(0x1.62e42fefa4000p-1),
+                                      _mm512_permutex2var_pd(hi0, k, hi1));
+    const __m512d hi = _mm512_add_pd(w, r);
+    const __m512d err = _mm512_sub_pd(r, _mm512_sub_pd(hi, w));
+    __m512d p = _mm512_set1_pd(-0x1.9aecb6cd210d6p-4);
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.c88e6050889b8p-4));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(-0x1.ffff96e1c3f84p-4));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.24920fced3046p-3));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(-0x1.5555555a8b6bdp-3));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.9999999f48e86p-3));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(-0x1.ffffffffffeb5p-3));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.55555555554a1p-2));
+    p = _mm512_fmsub_pd(p, r, _mm512_set1_pd(0.5));
+    const __m512d lo = _mm512_add_pd(
+        _mm512_fmadd_pd(e, _mm512_set1_pd(-0x1.8432a1b0e2634p-43),
+                        _mm512_permutex2var_pd(lo0, k, lo1)),
+        err);
+    __m512d y = _mm512_add_pd(hi, _mm512_fmadd_pd(_mm512_mul_pd(r, r), p, lo));
+    /* only 0, inf, NaN and x < 0 give a y that is not finite */
+    const __mmask8 odd = _mm512_fpclass_pd_mask(y, 0x99);
+    if (__builtin_expect(odd != 0, 0)) {
+        y = _mm512_mask_mov_pd(y, odd, e0);
+        y = _mm512_mask_mov_pd(
+            y, _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ),
+            _mm512_set1_pd(NAN));
+    }
+    return y;
+}
+
+/* a[k] = log(a[k]) for k < m, by gnll_log8 (the tail: masked). */
+static GNLL_ALWAYS_INLINE void gnll_log_inplace_avx512(double *restrict a,
+                                                       ptrdiff_t m)
+{
+    ptrdiff_t k = 0;
+    for (; k + 8 <= m; k += 8)
+        _mm512_storeu_pd(a + k, gnll_log8(_mm512_loadu_pd(a + k)));
+    if (k < m) {
+        const __mmask8 tail = (__mmask8)((1u << (m - k)) - 1u);
+        const __m512d x =
+            _mm512_mask_loadu_pd(_mm512_set1_pd(1.0), tail, a + k);
+        _mm512_mask_storeu_pd(a + k, tail, gnll_log8(x));
+    }
+}
+#define GNLL_AVX512_LOG 1
+
 #define T double
 #define NAME(f) f##_f64_v4
 #include "_kernels_impl.h"
@@ -556,6 +656,7 @@ static inline void gnll_finish(gnll_block_result *res, double loss_sum,
 #undef T
 #undef NAME
 #undef GNLL_SINGLE
+#undef GNLL_AVX512_LOG
 #pragma GCC pop_options
 #endif
 
