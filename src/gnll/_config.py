@@ -96,7 +96,7 @@ def show_config(mode="stdout"):
     print(f"  SIMD in use:   {simd['in_use']} on {simd['machine']}")
     log = "glibc libmvec" if simd["vector_log"] else "no (scalar log)"
     if simd["in_use"] == "x86-64-v4":
-        log = f"gnll's AVX-512 log (float64), {log} (float32)"
+        log = "gnll's own AVX-512 log"
     print(f"  vector log:    {log}")
     print(f"  float32 data:  computed in "
           f"{'float (FMA path)' if simd['float32_in_float'] else 'double'}")

@@ -108,6 +108,30 @@ static GNLL_ALWAYS_INLINE void NAME(log_after)(double *restrict a,
 #endif
 }
 
+/* The same for float buffers (the float32 path), with a factor (1, or 2
+ * for 2 log|sigma|) applied by both forms. */
+static GNLL_ALWAYS_INLINE float NAME(logf_in_loop)(float v, float scale)
+{
+#if defined(GNLL_AVX512_LOG)
+    (void)scale;
+    return v;
+#else
+    return scale * logf(v);
+#endif
+}
+
+static GNLL_ALWAYS_INLINE void NAME(logf_after)(float *restrict a,
+                                                ptrdiff_t m, float scale)
+{
+#if defined(GNLL_AVX512_LOG)
+    gnll_logf_inplace_avx512(a, m, scale);
+#else
+    (void)a;
+    (void)m;
+    (void)scale;
+#endif
+}
+
 #if GNLL_NT_STORES
 #if defined(__AVX512F__)
 #define GNLL_NT_BYTES 64
@@ -472,8 +496,9 @@ static inline int NAME(block_single)(const float *restrict xb,
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++) {
             const float vk = vb[k];
-            lb[k] = logf(vk < eps ? eps : vk);
+            lb[k] = NAME(logf_in_loop)(vk < eps ? eps : vk, 1.0f);
         }
+        NAME(logf_after)(lb, m, 1.0f);
 #pragma omp simd reduction(| : bad, ng)
         for (ptrdiff_t k = 0; k < m; k++) {
             const float vk = vb[k], xk = xb[k], yk = yb[k];
@@ -496,8 +521,9 @@ static inline int NAME(block_single)(const float *restrict xb,
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++) {
             const float vk = vb[k];
-            lb[k] = logf(vk < eps ? eps : vk);
+            lb[k] = NAME(logf_in_loop)(vk < eps ? eps : vk, 1.0f);
         }
+        NAME(logf_after)(lb, m, 1.0f);
 #pragma omp simd reduction(| : bad, ng)
         for (ptrdiff_t k = 0; k < m; k++) {
             const float vk = vb[k];
@@ -972,9 +998,12 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
         const float pk = pb[k];
         aux[k] = param == GNLL_PARAM_LOG_VAR
                      ? gnll_expf_poly(pk < leps ? leps : pk)
-                 : param == GNLL_PARAM_STD ? 2.0f * logf(fabsf(pk))
-                                           : logf(pk < eps ? eps : pk);
+                 : param == GNLL_PARAM_STD
+                     ? NAME(logf_in_loop)(fabsf(pk), 2.0f)
+                     : NAME(logf_in_loop)(pk < eps ? eps : pk, 1.0f);
     }
+    if (param != GNLL_PARAM_LOG_VAR)
+        NAME(logf_after)(aux, m, param == GNLL_PARAM_STD ? 2.0f : 1.0f);
     if (bmode == 1)
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++) {
