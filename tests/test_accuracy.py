@@ -352,13 +352,15 @@ def test_float32_zero_clamp_test_matches_float64_at_the_threshold(simd_path, nam
 
 @pytest.mark.parametrize("simd_path", PATHS, indirect=True)
 def test_exp_of_log_var_within_1_ulp(simd_path):
-    """exp as the kernels take it (a table-free polynomial on the paths with
-    FMA, glibc's exp elsewhere), seen directly: with ``log_var`` and a unit
-    residual, the mean's elementwise gradient is E = exp(-s) itself, for
-    |s| <= 700.  Within 1.05 ulp of long double's exp over that range, near 0
-    and where the reduction's k switches (tight enough to catch a relative
-    change of 1e-6 in the degree-10 coefficient); the baseline path, with
-    glibc's vector exp for SSE2, within the 4 ulp glibc documents for it."""
+    """exp as the kernels take it (gnll_exp8 on the AVX-512 path, a
+    table-free polynomial on the v3 path, glibc's exp on the baseline), seen
+    directly: with ``log_var`` and a unit residual, the mean's elementwise
+    gradient is E = exp(-s) itself, for |s| <= 700.  On the v3 path within
+    1.05 ulp of long double's exp over that range, near 0 and where the
+    reduction's k switches (tight enough to catch a relative change of 1e-6
+    in the degree-10 coefficient); on the v4 path within 0.6 (0.54 here);
+    the baseline path, with glibc's vector exp for SSE2, within the 4 ulp
+    glibc documents for it."""
     rng = np.random.default_rng(21)
     ln2 = math.log(2)
     s = np.concatenate([
@@ -373,7 +375,7 @@ def test_exp_of_log_var_within_1_ulp(simd_path):
                                            eps=0.0, reduction="none")
     exact = np.exp(-s.astype(LD))
     u = ulps_of(g.input.astype(LD) - exact, exact, np.float64)
-    bound = 4.0 if simd_path == "baseline" else 1.05
+    bound = {"baseline": 4.0, "x86-64-v4": 0.6}.get(simd_path, 1.05)
     assert float(u.max()) <= bound, (simd_path, float(u.max()), s[np.argmax(u)])
 
 
@@ -475,10 +477,11 @@ def test_float32_exp_of_log_var_within_2_ulp(simd_path):
 def test_beta_weight_beyond_the_exp_range_in_a_block(simd_path, dtype):
     """A general beta whose beta log v leaves the polynomial exp's range
     (|a| <= 708) for one element of each block, so that exp falls back to
-    glibc's for it: that element's loss and var gradient overflow, as the
-    exact values do, and the block's other elements stay within a few ulp
-    of their terms.  (float32 blocks with |beta log v| > 2 are evaluated in
-    double, so both dtypes reach the fallback.)"""
+    glibc's for it on the v3 path (on the v4 path, gnll_exp8 covers every
+    argument and overflows by itself): that element's loss and var gradient
+    overflow, as the exact values do, and the block's other elements stay
+    within a few ulp of their terms.  (float32 blocks with |beta log v| > 2
+    are evaluated in double, so both dtypes reach the fallback.)"""
     rng = np.random.default_rng(23)
     n, beta = 4096, 10.0
     x = rng.standard_normal(n)

@@ -43,7 +43,7 @@ static inline void NAME(lane_add)(double *restrict lanes,
         lanes[j] += buf[k + j];
 }
 
-#if GNLL_FMA
+#if GNLL_FMA && !defined(GNLL_AVX512_MATH)
 /* exp_inplace's rare blocks, with an argument beyond the polynomial's
  * range: both, and a select (the polynomial's value for such an argument
  * is meaningless but harmless). */
@@ -58,14 +58,17 @@ static __attribute__((noinline)) void NAME(exp_mixed)(double *restrict a,
 }
 #endif
 
-/* a[k] = exp(a[k]) for k < m: gnll_exp_poly on a path with FMA, glibc's
- * exp (vectorised where libmvec is) for arguments beyond its range or NaN,
- * and for every argument on paths without FMA.  Element by element: which
- * one an argument gets never depends on its neighbours in the block. */
+/* a[k] = exp(a[k]) for k < m: gnll_exp8 on the AVX-512 path; on the other
+ * paths with FMA gnll_exp_poly, and glibc's exp (vectorised where libmvec
+ * is) for arguments beyond its range or NaN; glibc's exp for every argument
+ * on paths without FMA.  Element by element: which one an argument gets
+ * never depends on its neighbours in the block. */
 static GNLL_ALWAYS_INLINE void NAME(exp_inplace)(double *restrict a,
                                                  ptrdiff_t m)
 {
-#if GNLL_FMA
+#if defined(GNLL_AVX512_MATH)
+    gnll_exp_avx512(a, a, 1.0, m);
+#elif GNLL_FMA
     int out = 0;
 #pragma omp simd reduction(| : out)
     for (ptrdiff_t k = 0; k < m; k++)
@@ -84,13 +87,28 @@ static GNLL_ALWAYS_INLINE void NAME(exp_inplace)(double *restrict a,
 #endif
 }
 
+/* dst[k] = exp(scale * src[k]) for k < m: in one pass on the AVX-512 path. */
+static GNLL_ALWAYS_INLINE void NAME(exp_of_scaled)(double *restrict dst,
+                                                   const double *restrict src,
+                                                   double scale, ptrdiff_t m)
+{
+#if defined(GNLL_AVX512_MATH)
+    gnll_exp_avx512(dst, src, scale, m);
+#else
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < m; k++)
+        dst[k] = scale * src[k];
+    NAME(exp_inplace)(dst, m);
+#endif
+}
+
 /* A block's float64 log v in two steps, so that each path takes its fastest
  * form: log_in_loop inside the loop that fills the buffer (glibc's log,
  * vectorised where libmvec is), then log_after over the buffer (on the
  * AVX-512 path, gnll_log8, and log_in_loop is the identity). */
 static GNLL_ALWAYS_INLINE double NAME(log_in_loop)(double v)
 {
-#if defined(GNLL_AVX512_LOG)
+#if defined(GNLL_AVX512_MATH)
     return v;
 #else
     return log(v);
@@ -100,7 +118,7 @@ static GNLL_ALWAYS_INLINE double NAME(log_in_loop)(double v)
 static GNLL_ALWAYS_INLINE void NAME(log_after)(double *restrict a,
                                                ptrdiff_t m)
 {
-#if defined(GNLL_AVX512_LOG)
+#if defined(GNLL_AVX512_MATH)
     gnll_log_inplace_avx512(a, m);
 #else
     (void)a;
@@ -112,7 +130,7 @@ static GNLL_ALWAYS_INLINE void NAME(log_after)(double *restrict a,
  * for 2 log|sigma|) applied by both forms. */
 static GNLL_ALWAYS_INLINE float NAME(logf_in_loop)(float v, float scale)
 {
-#if defined(GNLL_AVX512_LOG)
+#if defined(GNLL_AVX512_MATH)
     (void)scale;
     return v;
 #else
@@ -123,7 +141,7 @@ static GNLL_ALWAYS_INLINE float NAME(logf_in_loop)(float v, float scale)
 static GNLL_ALWAYS_INLINE void NAME(logf_after)(float *restrict a,
                                                 ptrdiff_t m, float scale)
 {
-#if defined(GNLL_AVX512_LOG)
+#if defined(GNLL_AVX512_MATH)
     gnll_logf_inplace_avx512(a, m, scale);
 #else
     (void)a;
@@ -836,12 +854,8 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                 gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps));
         }
         NAME(log_after)(lb, m);
-        if (bmode == 1) {
-#pragma omp simd
-            for (ptrdiff_t k = 0; k < m; k++)
-                tb[k] = beta * lb[k];
-            NAME(exp_inplace)(tb, m);
-        }
+        if (bmode == 1)
+            NAME(exp_of_scaled)(tb, lb, beta, m);
 #pragma omp simd reduction(| : neg)
         for (ptrdiff_t k = 0; k < m; k++) {
             const double pk = (double)pb[k];
@@ -1450,10 +1464,7 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
                 gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps));
         }
         NAME(log_after)(eb, m);
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < m; k++)
-            gb[k] = beta * eb[k];
-        NAME(exp_inplace)(gb, m);
+        NAME(exp_of_scaled)(gb, eb, beta, m);
     }
     int fix = 0;  /* beta-NLL log_var: elements that need the far forms */
     double farb[GNLL_BLK];  /* which: 1 for those, else 0 */
