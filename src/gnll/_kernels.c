@@ -645,6 +645,7 @@ static GNLL_ALWAYS_INLINE void gnll_log_inplace_avx512(double *restrict a,
         _mm512_mask_storeu_pd(a + k, tail, gnll_log8(x));
     }
 }
+
 /*
  * The same for 16 floats (gnll_logf16), for the float32 path: within 0.5313
  * ulp of log for every positive float (checked exhaustively against the
@@ -715,6 +716,7 @@ gnll_logf_inplace_avx512(float *restrict a, ptrdiff_t m, float scale)
         _mm512_mask_storeu_ps(a + k, tail, _mm512_mul_ps(s, gnll_logf16(x)));
     }
 }
+
 /*
  * exp of 8 doubles with AVX-512, the v4 path's (the other paths with FMA use
  * gnll_exp_poly): within 0.77 ulp of exp over its whole range (long double
