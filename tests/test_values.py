@@ -473,10 +473,6 @@ def test_float64_per_row_var_reduction_accuracy(rng, shapes):
         assert abs(float(loss) - ref) <= tol
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limitation: the double kernels form 1/v, which overflows for "
-    "0 < v < 2^-1024 (reachable only with eps below that, e.g. eps=0); "
-    "r/v and the loss then come out inf or NaN"))
 @pytest.mark.parametrize("options", [{}, {"clamp_grad": "zero"}],
                          ids=["plain", "family"])
 def test_variance_below_the_reciprocal_range(options):

@@ -469,6 +469,146 @@ static GNLL_ALWAYS_INLINE int gnll_logvar_needs_far(double s, double bw,
            ((r != 0.0) & !((fabs(t) >= DBL_MIN) & (fabs(t) <= DBL_MAX)));
 }
 
+/* ---- var and std beyond double's reciprocal range ------------------------
+ * The var and std kernels form 1/v (or r/v) in double.  Where the clamped
+ * variance v lies outside 2^-1020..2^1020 (eps below that and a variance
+ * below it, as with eps = 0, or a std whose square over- or underflows),
+ * 1/v, v itself or r/v can leave double's range while the loss and the
+ * gradients do not: e.g. v = 1e-309 with r = 1e-300 has loss -355.7, and
+ * 1/v is infinite.  With beta-NLL the same happens inside that range when
+ * r/v is beyond 2^511 (r^2/v^2 then overflows, its product with v^beta may
+ * not), is not a normal number while r is not 0, or when a general beta's
+ * v^beta is not a normal number.  Such elements (gnll_param_far and
+ * gnll_beta_far say which) are redone one by one in long double, whose
+ * exponent range holds every intermediate, and rounded once to double.
+ * (Where long double is double, as with some compilers, they are not
+ * improved.)  NaN and infinite arguments are never redone: they keep the
+ * plain forms' values. */
+
+/* p: the var or std argument, vc: the clamped variance the kernel formed
+ * from it (0 for a std whose square underflowed, inf where it overflowed). */
+static GNLL_ALWAYS_INLINE int gnll_param_far(double p, double vc)
+{
+    return (fabs(p) <= DBL_MAX) & ((p != 0.0) | (vc != 0.0)) &
+           !((vc >= 0x1p-1020) & (vc <= 0x1p1020));
+}
+
+/* The block-level test for gnll_param_far: lo and hi, the least and
+ * greatest clamped variance of the block (NaN left out). */
+static GNLL_ALWAYS_INLINE int gnll_far_range(double lo, double hi)
+{
+    return (lo < 0x1p-1020) | (hi > 0x1p1020);
+}
+
+/* beta-NLL's test from t = r/v and bw = v^beta as the kernels formed them
+ * (general: a general beta, whose v^beta is exp(beta log v)). */
+static GNLL_ALWAYS_INLINE int gnll_beta_far_terms(double r, double t,
+                                                  double bw, int general)
+{
+    const double a = fabs(t);
+    return ((r != 0.0) & (a < DBL_MIN)) |
+           ((a > 0x1p511) & (fabs(r) <= DBL_MAX)) |
+           (general & !((bw >= DBL_MIN) & (bw <= DBL_MAX)));
+}
+
+/* The same from r and the clamped variance, in scalar code (for v in
+ * 2^-1020..2^1020, where v^beta can leave the normal range only if
+ * |beta| > 1). */
+static int gnll_beta_far(double r, double vc, double beta)
+{
+    const int general = beta != 0.5 && beta != 1.0 && fabs(beta) > 1.0;
+    return gnll_beta_far_terms(r, r * (1.0 / vc),
+                               general ? exp(beta * log(vc)) : 1.0, general);
+}
+
+/* Its block-level form: tlo, thi the least and greatest |r/v| over the
+ * block (a block with some r = 0 is scanned element by element: rare, and
+ * cheap), blo, bhi those of a general beta's v^beta (NaN left out; 1 where
+ * there are none). */
+static GNLL_ALWAYS_INLINE int gnll_beta_far_range(double tlo, double thi,
+                                                  double blo, double bhi)
+{
+    return (tlo < DBL_MIN) | (thi > 0x1p511) | (blo < DBL_MIN) |
+           (bhi > DBL_MAX);
+}
+
+/* The clamped variance in long double for the var or std argument p, and
+ * whether it is clamped (the zero clamp mode's test, exact here). */
+static long double gnll_far_variance(double p, const gnll_options *o,
+                                     int *clamped)
+{
+    const long double raw = o->param == GNLL_PARAM_STD
+                                ? (long double)p * (long double)p
+                                : (long double)p;
+    *clamped = raw <= (long double)o->eps;
+    return raw < (long double)o->eps ? (long double)o->eps : raw;
+}
+
+/* v^beta, formed as the kernels do for beta = 0, 1/2 and 1. */
+static long double gnll_far_weight(long double v, long double logv,
+                                   double beta)
+{
+    if (beta == 0.0)
+        return 1.0L;
+    if (beta == 0.5)
+        return sqrtl(v);
+    if (beta == 1.0)
+        return v;
+    return expl((long double)beta * logv);
+}
+
+/* One var or std element in long double: returns the loss
+ * v^beta (0.5 (log v + r^2/v) + c) and sets *gt = v^beta r/v (d/dinput)
+ * and *gp = v^beta 0.5 (1/v - r^2/v^2) dv/dtheta (0 where the zero clamp
+ * mode applies). */
+static double gnll_far_element(double x, double y, double p,
+                               const gnll_options *o, double *gt, double *gp)
+{
+    int clamped;
+    const long double v = gnll_far_variance(p, o, &clamped);
+    const long double logv = logl(v);
+    const long double bw = gnll_far_weight(v, logv, o->beta);
+    const long double r = (long double)x - (long double)y;
+    const long double t = r / v;
+    const long double d = 0.5L * (1.0L - r * t) / v;
+    const long double dv = o->param == GNLL_PARAM_STD ? 2.0L * p : 1.0L;
+    *gt = (double)(bw * t);
+    *gp = o->zero_clamp_grad && clamped ? 0.0 : (double)(bw * (dv * d));
+    return (double)(bw * (0.5L * (logv + r * t) + (long double)o->c));
+}
+
+/* The same element's curvature (see xcurv), times k v^beta:
+ * h_mm = 1/v; var: h_pp = r^2/v^3 - 1/(2 v^2), h_mp = -r/v^2
+ * (Fisher: 1/(2 v^2), 0); std, by the chain rule through v = theta^2:
+ * h_pp = 4 theta^2 h_vv + 2 dl/dv, h_mp = -2 theta r/v^2
+ * (Fisher: 2 theta^2/v^2, 0). */
+static void gnll_far_curvature(double x, double y, double p,
+                               const gnll_options *o, int fisher, double k,
+                               double *h_mm, double *h_pp, double *h_mp)
+{
+    int clamped;
+    const long double v = gnll_far_variance(p, o, &clamped);
+    const long double kw = (long double)k * gnll_far_weight(v, logl(v),
+                                                            o->beta);
+    const long double r = (long double)x - (long double)y;
+    const long double t = r / v, iv = 1.0L / v;
+    const long double h_vv = t * t * iv - 0.5L * iv * iv;
+    long double pp, mp;
+    if (o->param == GNLL_PARAM_STD) {
+        const long double th = p, g_v = 0.5L * (iv - t * t);
+        pp = fisher ? 2.0L * th * th * iv * iv
+                    : 4.0L * th * th * h_vv + 2.0L * g_v;
+        mp = -2.0L * th * t * iv;
+    } else {
+        pp = fisher ? 0.5L * iv * iv : h_vv;
+        mp = -t * iv;
+    }
+    const int off = o->zero_clamp_grad && clamped;
+    *h_mm = (double)(kw * iv);
+    *h_pp = off ? 0.0 : (double)(kw * pp);
+    *h_mp = off || fisher ? 0.0 : (double)(kw * mp);
+}
+
 /* log-variance loss 0.5 * (s + q) + c with q = r^2 exp(-s). */
 static GNLL_ALWAYS_INLINE double gnll_loss_logvar(double s, double q, double c)
 {

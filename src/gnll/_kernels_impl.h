@@ -569,6 +569,43 @@ static inline int NAME(block_single)(const float *restrict xb,
 }
 #endif /* GNLL_SINGLE */
 
+/* The var and std elements that need it (gnll_param_far, and with
+ * beta-NLL gnll_beta_far) redone in long double (gnll_far_element): lb = loss and, with want_grad, either
+ * (direct = 0) tb = d/dinput and db = d/dtheta, or (direct = 1)
+ * tx, tv = those times gscale, rounded to T.  A scalar pass for the blocks
+ * that have such elements; element by element, so that no value depends on
+ * its neighbours. */
+static void NAME(xfar_param)(const T *restrict xb, const T *restrict yb,
+                             const T *restrict pb, ptrdiff_t m,
+                             const gnll_options *o, const int want_grad,
+                             const int direct, double gscale,
+                             double *restrict lb, double *restrict tb,
+                             double *restrict db, T *restrict tx,
+                             T *restrict tv)
+{
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const double pk = (double)pb[k];
+        const double vc = gnll_clamp(
+            o->param == GNLL_PARAM_STD ? pk * pk : pk, o->eps);
+        if (!gnll_param_far(pk, vc) &&
+            !(o->beta != 0.0 &&
+              gnll_beta_far((double)xb[k] - (double)yb[k], vc, o->beta)))
+            continue;
+        double gt, gp;
+        lb[k] = gnll_far_element((double)xb[k], (double)yb[k], pk, o, &gt,
+                                 &gp);
+        if (!want_grad)
+            continue;
+        if (direct) {
+            tx[k] = (T)(gscale * gt);
+            tv[k] = (T)(gscale * gp);
+        } else {
+            tb[k] = gt;
+            db[k] = gp;
+        }
+    }
+}
+
 /* The plain kernel's per-element loop with gradients: lb = loss, and either
  * (direct = 0) tb = r/v and db = d loss/d var in double, or (direct = 1)
  * tx = (T)(gscale r/v) and tv = (T)(gscale d loss/d var).  Inlined with a
@@ -582,10 +619,16 @@ NAME(eval_grad)(const T *restrict xb, const T *restrict yb,
                 T *restrict tv)
 {
     int neg = 0;
-    /* log v in a loop of its own (see block_single) */
-#pragma omp simd
-    for (ptrdiff_t k = 0; k < m; k++)
-        lb[k] = NAME(log_in_loop)(gnll_clamp((double)vb[k], eps));
+    /* log v in a loop of its own (see block_single), with the least and
+     * greatest v (NaN skipped) for xfar_param */
+    double lo = 1.0, hi = 1.0;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const double vc = gnll_clamp((double)vb[k], eps);
+        lo = vc < lo ? vc : lo;
+        hi = vc > hi ? vc : hi;
+        lb[k] = NAME(log_in_loop)(vc);
+    }
     NAME(log_after)(lb, m);
 #pragma omp simd reduction(| : neg)
     for (ptrdiff_t k = 0; k < m; k++) {
@@ -610,6 +653,11 @@ NAME(eval_grad)(const T *restrict xb, const T *restrict yb,
             tb[k] = t;
             db[k] = d;
         }
+    }
+    if (gnll_far_range(lo, hi)) {
+        const gnll_options po = {eps, 0.0, c, 0.0, GNLL_PARAM_VAR, 0};
+        NAME(xfar_param)(xb, yb, vb, m, &po, 1, direct, gscale, lb, tb, db,
+                         tx, tv);
     }
     return neg;
 }
@@ -668,10 +716,15 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
             neg |= NAME(eval_grad)(xb, yb, vb, m, eps, c, 1.0, 0, lb, tb, db,
                                    NULL, NULL);
         } else {
-            /* log v in a loop of its own (see block_single) */
-#pragma omp simd
-            for (ptrdiff_t k = 0; k < m; k++)
-                lb[k] = NAME(log_in_loop)(gnll_clamp((double)vb[k], eps));
+            /* log v in a loop of its own, and lo, hi (see eval_grad) */
+            double lo = 1.0, hi = 1.0;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+            for (ptrdiff_t k = 0; k < m; k++) {
+                const double vc = gnll_clamp((double)vb[k], eps);
+                lo = vc < lo ? vc : lo;
+                hi = vc > hi ? vc : hi;
+                lb[k] = NAME(log_in_loop)(vc);
+            }
             NAME(log_after)(lb, m);
 #pragma omp simd reduction(| : neg)
             for (ptrdiff_t k = 0; k < m; k++) {
@@ -680,6 +733,12 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
                 const double vc = gnll_clamp(vk, eps);
                 const double r = (double)xb[k] - (double)yb[k];
                 lb[k] = gnll_loss(lb[k], r, r / vc, c);
+            }
+            if (gnll_far_range(lo, hi)) {
+                const gnll_options po = {eps, 0.0, c, 0.0, GNLL_PARAM_VAR,
+                                         0};
+                NAME(xfar_param)(xb, yb, vb, m, &po, 0, 0, 1.0, lb, NULL,
+                                 NULL, NULL, NULL);
             }
         }
         NAME(emit)(m, lb, tb, db, loss ? loss + b : NULL, gx ? gx + b : NULL,
@@ -713,7 +772,10 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
         const double vc = gnll_clamp(vk, eps);
         const double logv = log(vc);
         const double iv = 1.0 / vc;
-        if (row_sums) {
+        /* a variance outside 2^-1020..2^1020: the row's elements one by one
+         * in long double (gnll_param_far) */
+        const int far_row = gnll_param_far(vk, vc);
+        if (row_sums && !far_row) {
             double s2_lanes[GNLL_LANES] = {0};
             for (ptrdiff_t b = 0; b < cols; b += GNLL_BLK) {
                 const ptrdiff_t m = cols - b < GNLL_BLK ? cols - b : GNLL_BLK;
@@ -736,29 +798,45 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
                 NAME(lane_add)(s2_lanes, lb, m);
             }
             const double s2 = gnll_lanes_total(s2_lanes);
-            total += gnll_row_loss(logv, iv, s2, (double)cols, c);
-            if (gv_rows)
-                gv_rows[i] = gscale * gnll_row_dvar(iv, s2, (double)cols);
-            continue;
+            if (s2 <= DBL_MAX) {
+                total += gnll_row_loss(logv, iv, s2, (double)cols, c);
+                if (gv_rows)
+                    gv_rows[i] = gscale * gnll_row_dvar(iv, s2, (double)cols);
+                continue;
+            }
+            /* sum(r^2) overflowed (or is NaN): the row elementwise below,
+             * where r^2/v is formed as r (r/v) */
         }
         double gv_lanes[GNLL_LANES] = {0};
+        /* a far row's loss, for row_sums' total */
+        double row_lanes[GNLL_LANES] = {0};
+        const gnll_options po = {eps, 0.0, c, 0.0, GNLL_PARAM_VAR, 0};
         for (ptrdiff_t b = 0; b < cols; b += GNLL_BLK) {
             const ptrdiff_t m = cols - b < GNLL_BLK ? cols - b : GNLL_BLK;
             const ptrdiff_t off = i * cols + b;
             const T *xb = x + off, *yb = y + off;
+            if (far_row) {
+                for (ptrdiff_t k = 0; k < m; k++)
+                    lb[k] = gnll_far_element((double)xb[k], (double)yb[k], vk,
+                                             &po, &tb[k], &db[k]);
+            } else {
 #pragma omp simd
-            for (ptrdiff_t k = 0; k < m; k++) {
-                const double r = (double)xb[k] - (double)yb[k];
-                const double t = r * iv;
-                lb[k] = gnll_loss(logv, r, t, c);
-                tb[k] = t;
-                db[k] = gnll_dvar(iv, t);
+                for (ptrdiff_t k = 0; k < m; k++) {
+                    const double r = (double)xb[k] - (double)yb[k];
+                    const double t = r * iv;
+                    lb[k] = gnll_loss(logv, r, t, c);
+                    tb[k] = t;
+                    db[k] = gnll_dvar(iv, t);
+                }
             }
             NAME(emit)(m, lb, tb, db, loss ? loss + off : NULL,
                        gx ? gx + off : NULL, gy ? gy + off : NULL, NULL,
                        want_grad && gv_rows ? gv_lanes : NULL,
-                       gout ? gout + off : NULL, gscale, lanes, stream);
+                       gout ? gout + off : NULL, gscale,
+                       row_sums ? row_lanes : lanes, stream);
         }
+        if (row_sums)
+            total += gnll_lanes_total(row_lanes);
         if (gv_rows)
             gv_rows[i] = gnll_lanes_total(gv_lanes);
     }
@@ -847,16 +925,33 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
         }
         *far = fix;
     } else {
-#pragma omp simd
+        /* and lo, hi as in eval_grad */
+        double lo = 1.0, hi = 1.0;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
         for (ptrdiff_t k = 0; k < m; k++) {
             const double pk = (double)pb[k];
-            lb[k] = NAME(log_in_loop)(
-                gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps));
+            const double vc =
+                gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps);
+            lo = vc < lo ? vc : lo;
+            hi = vc > hi ? vc : hi;
+            lb[k] = NAME(log_in_loop)(vc);
         }
         NAME(log_after)(lb, m);
-        if (bmode == 1)
+        /* beta-NLL: the least and greatest |r/v| (with gradients: without
+         * them only the greatest matters) and v^beta, for
+         * gnll_beta_far_range.  A general beta's v^beta = exp(beta log v)
+         * is a normal number for v in 2^-1020..2^1020 if |beta| <= 1. */
+        double tlo = 1.0, thi = 1.0, blo = 1.0, bhi = 1.0;
+        if (bmode == 1) {
             NAME(exp_of_scaled)(tb, lb, beta, m);
-#pragma omp simd reduction(| : neg)
+            if (fabs(beta) > 1.0)
+#pragma omp simd reduction(min : blo) reduction(max : bhi)
+                for (ptrdiff_t k = 0; k < m; k++) {
+                    blo = tb[k] < blo ? tb[k] : blo;
+                    bhi = tb[k] > bhi ? tb[k] : bhi;
+                }
+        }
+#pragma omp simd reduction(| : neg) reduction(min : tlo) reduction(max : thi)
         for (ptrdiff_t k = 0; k < m; k++) {
             const double pk = (double)pb[k];
             neg |= pk < 0.0;
@@ -870,6 +965,12 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                               : bmode == 2 ? sqrt(vc)
                               : bmode == 3 ? vc
                                            : tb[k];
+            if (bmode != 0) {
+                const double at = fabs(t);
+                if (want_grad)
+                    tlo = at < tlo ? at : tlo;
+                thi = at > thi ? at : thi;
+            }
             lb[k] = bw * gnll_loss(logv, r, t, c);
             if (want_grad) {
                 const double d = gnll_dvar(iv, t);
@@ -888,6 +989,8 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                 }
             }
         }
+        *far = gnll_far_range(lo, hi) |
+               ((bmode != 0) & gnll_beta_far_range(tlo, thi, blo, bhi));
     }
     return neg;
 }
@@ -1240,7 +1343,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
     double lb[GNLL_BLK], tb[GNLL_BLK], db[GNLL_BLK];
     T ox[GNLL_BLK] __attribute__((aligned(64)));
     T ov[GNLL_BLK] __attribute__((aligned(64)));
-    /* beta-NLL log_var: 1 for the elements for xfar_logvar, else 0 */
+    /* beta-NLL: 1 for the elements for xfar_logvar or xfar_param, else 0 */
     double farb[GNLL_BLK] __attribute__((aligned(64)));
     double lanes[GNLL_LANES] = {0};
     gnll_nt nt, *const stream = gnll_nt_start(&nt, res->stream);
@@ -1281,7 +1384,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
          * those are streamed) */
         T *tx = gx && !stream ? gx + b : ox;
         T *tv = gp && !stream ? gp + b : ov;
-        int far = 0;  /* beta-NLL log_var: some element for xfar_logvar */
+        int far = 0;  /* some element for xfar_logvar or xfar_param */
         switch (o->param) {
         case GNLL_PARAM_LOG_VAR:
             neg |= GNLL_XEVAL(GNLL_PARAM_LOG_VAR);
@@ -1295,6 +1398,9 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
         default:
             neg |= GNLL_XEVAL(GNLL_PARAM_VAR);
         }
+        if (far && o->param != GNLL_PARAM_LOG_VAR)
+            NAME(xfar_param)(xb, yb, pb, m, o, want_grad, direct, gscale, lb,
+                             tb, db, tx, tv);
         if (want_grad && !gout) {
             /* direct; with weights, weighed, scaled and stored in one pass */
             if (w)
@@ -1327,12 +1433,15 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
     int neg = 0;
     const int want_grad = gx || gy || gp_rows;
     const double c = o->c;
+    /* a general beta (see gnll_beta_far_terms) */
+    const int general = o->beta != 0.5 && o->beta != 1.0;
 
     for (ptrdiff_t i = 0; i < rows; i++) {
         /* Everything that depends on the parameter alone, once per row:
          * loss = bw * (0.5 * (logv + q) + c), d/dtheta = kp * (per element). */
         const double pk = (double)p[i];
         double logv, iv = 0.0, E = 0.0, kp, clamped, bw = 1.0;
+        int far_row = 0;  /* see gnll_param_far */
         if (o->param == GNLL_PARAM_LOG_VAR) {
             logv = gnll_clamp(pk, o->log_eps);
             E = exp(gnll_logvar_arg(logv, 0));  /* see gnll_logvar_terms */
@@ -1346,6 +1455,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
             const double vc = gnll_clamp(vv, o->eps);
             logv = log(vc);
             iv = 1.0 / vc;
+            far_row = gnll_param_far(pk, vc);
             kp = o->param == GNLL_PARAM_STD ? 2.0 * pk : 1.0;
             clamped = vv <= o->eps;
             /* as the elementwise kernel forms it (see bmode) */
@@ -1397,14 +1507,28 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
                     db[k] = zeroed ? 0.0 : ds;
                 }
             } else {
-#pragma omp simd
+                /* elements for gnll_far_element: all of a row whose
+                 * variance is out of range (gnll_param_far), else those
+                 * beta-NLL's test picks (gnll_beta_far) */
+                int fix = far_row;
+                double farb[GNLL_BLK];
+#pragma omp simd reduction(| : fix)
                 for (ptrdiff_t k = 0; k < m; k++) {
                     const double r = (double)xb[k] - (double)yb[k];
                     const double t = r * iv;
                     lb[k] = bw * gnll_loss(logv, r, t, c);
                     tb[k] = bw * t;
                     db[k] = zeroed ? 0.0 : kp * gnll_dvar(iv, t);
+                    const int fk =
+                        far_row | ((o->beta != 0.0) &
+                                   gnll_beta_far_terms(r, t, bw, general));
+                    farb[k] = (double)fk;
+                    fix |= fk;
                 }
+                for (ptrdiff_t k = 0; fix && k < m; k++)
+                    if (farb[k] != 0.0)
+                        lb[k] = gnll_far_element((double)xb[k], (double)yb[k],
+                                                 pk, o, &tb[k], &db[k]);
             }
             if (w)
                 neg |= NAME(xweigh)(w + off, m, want_grad, lb, tb, db);
@@ -1466,7 +1590,7 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
         NAME(log_after)(eb, m);
         NAME(exp_of_scaled)(gb, eb, beta, m);
     }
-    int fix = 0;  /* beta-NLL log_var: elements that need the far forms */
+    int fix = 0;  /* elements for the far forms or long double (below) */
     double farb[GNLL_BLK];  /* which: 1 for those, else 0 */
 #pragma omp simd reduction(| : fix)
     for (ptrdiff_t k = 0; k < m; k++) {
@@ -1509,6 +1633,13 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
             }
             vb = bmode == 0 ? 1.0 : bmode == 2 ? sqrt(vc) : bmode == 3 ? vc
                                                           : gb[k];
+            /* for gnll_far_curvature: 1/v^2 needs v within 2^-500..2^500
+             * (else as gnll_param_far), t^2 needs |t| <= 2^250, and
+             * beta-NLL as gnll_beta_far */
+            fk = ((fabs(pk) <= DBL_MAX) & ((pk != 0.0) | (vc != 0.0)) &
+                  !((vc >= 0x1p-500) & (vc <= 0x1p500))) |
+                 ((fabs(t) > 0x1p250) & (fabs(r) <= DBL_MAX)) |
+                 ((bmode != 0) & gnll_beta_far_terms(r, t, vb, bmode == 1));
         }
         const int off = zero & clamped;
         const double kf = kb[k] * vb;
@@ -1518,13 +1649,23 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
         farb[k] = (double)fk;
         fix |= fk;
     }
-    /* beta-NLL with log_var, the elements that need them
-     * (gnll_logvar_needs_far): redone in the far forms (see xfar_logvar),
+    /* var and std: the elements found above redone in long double
+     * (gnll_far_curvature); beta-NLL with log_var, the elements that need
+     * them (gnll_logvar_needs_far): redone in the far forms (see xfar_logvar),
      * h_mm = k v^beta / v, h_pp = k v^beta r^2 / (2 v) (Fisher: k v^beta / 2)
      * and h_mp = -k v^beta r / v */
     for (ptrdiff_t k = 0; fix && k < m; k++) {
         if (!farb[k])
             continue;
+        if (param != GNLL_PARAM_LOG_VAR) {
+            double mm, pp, mp;
+            gnll_far_curvature((double)xb[k], (double)yb[k], (double)pb[k], o,
+                               fisher, kb[k], &mm, &pp, &mp);
+            h_mm[k] = (T)mm;
+            h_pp[k] = (T)pp;
+            h_mp[k] = (T)mp;
+            continue;
+        }
         const double s = gnll_clamp((double)pb[k], leps);
         const double r = (double)xb[k] - (double)yb[k];
         double W2, G, HQ;
