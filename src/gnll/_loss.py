@@ -281,15 +281,17 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     # The kernels write straight into an out buffer that has the loss's shape;
     # a broadcast argument's gradient is reduced first, then copied in.
     gx = gy = gv = None
+    into_x = "input" in want and out_x is not None and x_shape == shape
+    into_y = "target" in want and out_y is not None and y_shape == shape
+    into_v = ("var" in want and out_v is not None and mode == "full"
+              and np.shape(var) == shape)
     if "input" in want:
-        gx = out_x.reshape(-1) if out_x is not None and x_shape == shape else take(n, dtype)
+        gx = out_x.reshape(-1) if into_x else take(n, dtype)
     if "target" in want:
-        gy = out_y.reshape(-1) if out_y is not None and y_shape == shape else take(n, dtype)
+        gy = out_y.reshape(-1) if into_y else take(n, dtype)
     if "var" in want and mode != "broadcast":
-        if out_v is not None and mode == "full" and np.shape(var) == shape:
-            gv = out_v.reshape(-1)
-        else:
-            gv = take(vf.shape[0], np.float64 if mode == "rows" else dtype)
+        gv = (out_v.reshape(-1) if into_v
+              else take(vf.shape[0], np.float64 if mode == "rows" else dtype))
 
     c = HALF_LOG_2PI if full else 0.0
     f32 = dtype == np.float32
@@ -343,9 +345,10 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
             grad_var = _sum_to_shape(gv.reshape(shape), v_used)
         grad_var = grad_var.reshape(np.shape(var))
     if out is not None:
-        grad_input = _into(out_x, grad_input)
-        grad_target = _into(out_y, grad_target)
-        grad_var = _into(out_v, grad_var)
+        # (a buffer the kernel wrote into is returned as it is)
+        grad_input = out_x if into_x else _into(out_x, grad_input)
+        grad_target = out_y if into_y else _into(out_y, grad_target)
+        grad_var = out_v if into_v else _into(out_v, grad_var)
     return loss, Grads(grad_input, grad_target, grad_var)
 
 
@@ -453,11 +456,11 @@ def _scalar(dtype, value):
 
 
 def _into(buffer, grad):
-    """`grad` stored in `buffer` (if given, and not already written there)."""
+    """`grad` (an array of gnll's own, never a view of `buffer`) copied into
+    `buffer`, if given."""
     if buffer is None or grad is None:
         return grad
-    if not np.shares_memory(buffer, grad):
-        np.copyto(buffer, grad)
+    np.copyto(buffer, grad)
     return buffer
 
 

@@ -184,6 +184,25 @@ def check_wrt(wrt, param="var"):
 _WRT_SEEN = {}  # (wrt, param) -> the validated tuple, for tuples of names
 
 
+def _memory_owner(a):
+    """The ndarray that allocated `a`'s memory, or None if that is not known
+    (memory from another object, or an array that does not own its data)."""
+    while a.base is not None:
+        a = a.base
+        if not isinstance(a, np.ndarray):
+            return None
+    return a if a.flags.owndata else None
+
+
+def _may_overlap(a, a_owner, b, b_owner):
+    """Whether arrays a and b may share memory; a_owner and b_owner are their
+    _memory_owner.  Arrays in two different allocations cannot, and that
+    test is several times cheaper than np.may_share_memory."""
+    if a_owner is not None and b_owner is not None and a_owner is not b_owner:
+        return False
+    return np.may_share_memory(a, b)
+
+
 def check_out(out, want, dtype, shapes, operands):
     """The (input, target, var) output buffers from `out`, checked.
 
@@ -196,7 +215,10 @@ def check_out(out, want, dtype, shapes, operands):
             f"(input, target, var), got {type(out).__name__}"
         )
     buffers = tuple(out)
+    operands = [(a, _memory_owner(a)) for a in operands if isinstance(a, np.ndarray)]
+    owners = []
     for field, buf, shape in zip(GRAD_NAMES, buffers, shapes):
+        owners.append(None)
         if buf is None:
             continue
         if field not in want:
@@ -204,9 +226,9 @@ def check_out(out, want, dtype, shapes, operands):
                 f"out.{field} was given but the {field} gradient is not "
                 f"requested in wrt"
             )
-        if (not isinstance(buf, np.ndarray) or buf.dtype != dtype
-                or buf.shape != tuple(shape) or not buf.flags.c_contiguous
-                or not buf.flags.writeable or not buf.flags.aligned):
+        flags = buf.flags if isinstance(buf, np.ndarray) else None
+        if (flags is None or buf.dtype != dtype or buf.shape != tuple(shape)
+                or not (flags.c_contiguous and flags.writeable and flags.aligned)):
             got = (f"{type(buf).__name__}" if not isinstance(buf, np.ndarray) else
                    f"{buf.dtype.str} array of shape {buf.shape}"
                    + ("" if buf.flags.c_contiguous else ", not C-contiguous")
@@ -217,13 +239,14 @@ def check_out(out, want, dtype, shapes, operands):
                 f"{dtype.name} ndarray of shape {tuple(shape)} (native byte "
                 f"order), got {got}"
             )
-        for other in operands:
-            if isinstance(other, np.ndarray) and np.may_share_memory(buf, other):
+        owners[-1] = owner = _memory_owner(buf)
+        for other, other_owner in operands:
+            if _may_overlap(buf, owner, other, other_owner):
                 raise ValueError(f"out.{field} must not overlap an input array")
     for i in range(3):
         for j in range(i + 1, 3):
             if (buffers[i] is not None and buffers[j] is not None
-                    and np.may_share_memory(buffers[i], buffers[j])):
+                    and _may_overlap(buffers[i], owners[i], buffers[j], owners[j])):
                 raise ValueError(
                     f"out.{GRAD_NAMES[i]} and out.{GRAD_NAMES[j]} overlap"
                 )
