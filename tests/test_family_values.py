@@ -187,6 +187,31 @@ def test_weighted_mean_definition(rng):
                                gnll.gaussian_nll_loss(x[rep], t[rep], v[rep]), rtol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 257, 8191, 8192, 8193, 70001])
+def test_weight_total_taken_in_the_kernel_pass(n, dtype):
+    """The loss alone with weights and 'mean' sums the weights in the
+    kernel's pass: that sum equals the separate total's (the one the
+    gradients' scale uses) bit for bit, for any thread count, so the mean is
+    sum(w l) / sum(w) with the same denominator either way."""
+    core = pytest.importorskip("gnll._core")
+    rng = np.random.default_rng(n)
+    x, t = rng.normal(size=(2, n)).astype(dtype)
+    v = rng.uniform(0.5, 2.0, n).astype(dtype)
+    w = rng.uniform(0.0, 3.0, n).astype(dtype)
+    kernel = core.elementwise["double" if dtype == np.float64 else "float"]
+    for n_threads in (1, 2):
+        for opts in ({}, {"param": 1}, {"beta": 0.5}):
+            wt = np.empty(1)
+            kernel(x, t, v, 0.0, 0.0, w=w, weight_total=wt, n_threads=n_threads, **opts)
+            assert wt[0] == core.total(w, n_threads)
+        total = gnll.gaussian_nll_loss(x, t, v, weight=w, reduction="sum", n_threads=n_threads)
+        mean = gnll.gaussian_nll_loss(x, t, v, weight=w, n_threads=n_threads)
+        assert mean == dtype(float(total) / core.total(w, n_threads)) or (
+            dtype == np.float32 and mean == pytest.approx(float(total) / w.sum(dtype=float),
+                                                          rel=1e-7))
+
+
 def test_all_zero_weights_mean_is_nan_without_warning(rng):
     x = rng.normal(size=(3, 4))
     with warnings.catch_warnings():

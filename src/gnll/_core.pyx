@@ -36,6 +36,7 @@ cdef extern from "_kernels.h" nogil:
         int stream
         double loss_sum
         int any_negative
+        double weight_sum
 
     void gnll_block_f64(const double *x, const double *y, const double *v,
                         Py_ssize_t n, double eps, double c, double *loss,
@@ -275,14 +276,17 @@ def elementwise(const floating[::1] x, const floating[::1] y,
                 floating[::1] gy=None, floating[::1] gv=None,
                 const floating[::1] gout=None, double gscale=1.0,
                 int n_threads=1, const floating[::1] w=None, int param=0,
-                double beta=0.0, int zero_grad=0, double log_eps=0.0):
+                double beta=0.0, int zero_grad=0, double log_eps=0.0,
+                double[::1] weight_total=None):
     """Loss and gradients where input, target and var all have n elements.
 
     Fills the given output arrays (each None or of length n) and returns
     ``(loss_sum, any_negative)``: the sum of all per-element losses in double
     precision, and whether some var entry is negative.  ``w`` (weights, None
     or of length n), ``param`` (0 var, 1 log_var, 2 std), ``beta``,
-    ``zero_grad`` and ``log_eps`` select the extended kernels.
+    ``zero_grad`` and ``log_eps`` select the extended kernels.  With ``w``,
+    ``weight_total[0]`` (if given) receives the sum of the weights, equal to
+    ``total(w)``'s, taken in the same pass.
     """
     cdef Py_ssize_t n = x.shape[0]
     cdef Py_ssize_t n_units = (n + _CHUNK - 1) // _CHUNK
@@ -300,6 +304,7 @@ def elementwise(const floating[::1] x, const floating[::1] y,
     cdef gnll_block_result one
     cdef gnll_block_result *results
     cdef double total = 0.0
+    cdef double wsum = 0.0
     cdef int negative = 0
     cdef gnll_options opt
     cdef bint ext = (w is not None or param != 0 or beta != 0.0
@@ -320,6 +325,10 @@ def elementwise(const floating[::1] x, const floating[::1] y,
             or (gout is not None and gout.shape[0] != n)
             or (w is not None and w.shape[0] != n)):
         raise ValueError("outputs must have the length of the input")
+    if weight_total is not None:
+        if w is None or weight_total.shape[0] != 1:
+            raise ValueError("weight_total needs w, and has one element")
+        weight_total[0] = 0.0
     if n == 0:
         return 0.0, False
     if n_units == 1:
@@ -331,6 +340,8 @@ def elementwise(const floating[::1] x, const floating[::1] y,
             else:
                 _block(px, py, pv, n, eps, c, pl, pgx, pgy, pgv, pgo, gscale,
                        &one)
+        if weight_total is not None:
+            weight_total[0] = wsum + one.weight_sum  # as total() adds
         return one.loss_sum, bool(one.any_negative)
 
     results = <gnll_block_result *>malloc(n_units * sizeof(gnll_block_result))
@@ -363,8 +374,11 @@ def elementwise(const floating[::1] x, const floating[::1] y,
             for u in range(n_units):
                 total = total + results[u].loss_sum
                 negative = negative | results[u].any_negative
+                wsum = wsum + results[u].weight_sum
     finally:
         free(results)
+    if weight_total is not None:
+        weight_total[0] = wsum
     return total, bool(negative)
 
 

@@ -959,7 +959,8 @@ static GNLL_ALWAYS_INLINE void gnll_exp_avx512(double *dst,
 /* ---- sums ------------------------------------------------------------------ */
 
 /* The sum of a[0..n) in double, in a fixed order: 16 lanes (element k goes
- * to lane k % 16), combined as a tree.  Used for the weights' total. */
+ * to lane k % 16), combined as a tree.  Used for the weights' total (xblock
+ * takes the same sum in its pass, by NAME(lane_add16)). */
 #define GNLL_SUM_BODY                                                        \
     double lanes[16] = {0};                                                  \
     ptrdiff_t k = 0;                                                         \

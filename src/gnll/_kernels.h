@@ -25,6 +25,8 @@ typedef struct {
     int any_negative;  /* some var entry was < 0 (-0.0 and NaN are not);
                           extended kernels: or some weight is negative,
                           NaN or infinite                                  */
+    double weight_sum; /* xblock with weights: their sum, in the order of
+                          gnll_sum_f64/f32 over the same elements          */
 } gnll_block_result;
 
 /* Heteroscedastic block: x, y, v (and gout, outputs) all hold n elements. */

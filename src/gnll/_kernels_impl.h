@@ -43,6 +43,19 @@ static inline void NAME(lane_add)(double *restrict lanes,
         lanes[j] += buf[k + j];
 }
 
+/* lanes[k % 16] += a[k] (widened to double): gnll_sum_f64/f32's order,
+ * for blocks that start a multiple of 16 elements into the sum. */
+static inline void NAME(lane_add16)(double *restrict lanes,
+                                    const T *restrict a, ptrdiff_t m)
+{
+    ptrdiff_t k = 0;
+    for (; k + 16 <= m; k += 16)
+        for (int j = 0; j < 16; j++)
+            lanes[j] += (double)a[k + j];
+    for (int j = 0; k + j < m; j++)
+        lanes[j] += (double)a[k + j];
+}
+
 #if GNLL_FMA && !defined(GNLL_AVX512_MATH)
 /* exp_inplace's rare blocks, with an argument beyond the polynomial's
  * range: both, and a select (the polynomial's value for such an argument
@@ -1346,6 +1359,7 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
     /* beta-NLL: 1 for the elements for xfar_logvar or xfar_param, else 0 */
     double farb[GNLL_BLK] __attribute__((aligned(64)));
     double lanes[GNLL_LANES] = {0};
+    double wlanes[16] = {0};  /* the weights' sum, as gnll_sum_f64/f32 */
     gnll_nt nt, *const stream = gnll_nt_start(&nt, res->stream);
     int neg = 0;
     const int want_grad = gx || gy || gp;
@@ -1369,6 +1383,8 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
     for (ptrdiff_t b = 0; b < n; b += GNLL_BLK) {
         const ptrdiff_t m = n - b < GNLL_BLK ? n - b : GNLL_BLK;
         const T *xb = x + b, *yb = y + b, *pb = p + b;
+        if (w)
+            NAME(lane_add16)(wlanes, w + b, m);
 #if defined(GNLL_SINGLE) && GNLL_FMA
         if (single_ok &&
             NAME(xblock_single)(xb, yb, pb, w ? w + b : NULL, m, o, &so,
@@ -1417,6 +1433,9 @@ static void NAME(xblock)(const T *restrict x, const T *restrict y,
                    gy ? gy + b : NULL, gp ? gp + b : NULL, NULL,
                    gout ? gout + b : NULL, gscale, lanes, stream);
     }
+    for (int j = 0; j < 8; j++)
+        wlanes[j] += wlanes[j + 8];
+    res->weight_sum = gnll_lanes_total(wlanes);
     gnll_finish(res, gnll_lanes_total(lanes), neg, stream);
 }
 

@@ -250,8 +250,10 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
     n_threads = default_n_threads() if n_threads is None else check_n_threads(n_threads)
     n = xf.shape[0]
 
+    want = () if wrt is None else check_wrt(wrt, name)
     extra = {}
     denom = n  # what "mean" divides by
+    weight_total = None  # the kernel's sum of the weights, for the loss alone
     if opts is not None:
         log_eps = math.log(eps) if eps > 0 else -math.inf
         extra = dict(param=param, beta=beta, zero_grad=int(zero), log_eps=log_eps)
@@ -259,12 +261,15 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
             # shape now; values (finite, >= 0) by the kernel as it reads them
             w = check_weight(weight, shape, values=False)
             extra["w"] = _operand(w, shape, dtype)
-            if reduction == "mean":
-                # the total of the broadcast weights, in parallel and in a
-                # fixed order (NaN or inf here: the kernel reports the weight)
+            if reduction == "mean" and not want and mode == "full":
+                # the loss alone: the kernel sums the weights as it reads them
+                weight_total = np.empty(1)
+            elif reduction == "mean":
+                # the gradients' scale: the total of the broadcast weights
+                # first, in parallel and in a fixed order (NaN or inf here:
+                # the kernel reports the weight)
                 denom = _core.total(extra["w"], n_threads)
 
-    want = () if wrt is None else check_wrt(wrt, name)
     if want:
         gscale, gout = _upstream(grad_output, reduction, shape, denom, dtype)
         if reduction == "mean" and n and not denom:
@@ -312,7 +317,10 @@ def _evaluate(input, target, var, full, eps, reduction, n_threads, wrt=None,
         kernel = _ELEMENTWISE_F32 if f32 else _ELEMENTWISE_F64
         if extra:
             total, negative = kernel(xf, yf, vf, eps, c, loss_out, gx, gy, gv,
-                                     gout, gscale, n_threads, **extra)
+                                     gout, gscale, n_threads, **extra,
+                                     weight_total=weight_total)
+            if weight_total is not None:
+                denom = weight_total[0]  # the same sum as _core.total's
         else:
             total, negative = kernel(xf, yf, vf, eps, c, loss_out, gx, gy, gv,
                                      gout, gscale, n_threads)
