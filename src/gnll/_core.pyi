@@ -37,6 +37,7 @@ def elementwise(
     beta: float = ...,
     zero_grad: int = ...,
     log_eps: float = ...,
+    weight_total: npt.NDArray[np.float64] | None = ...,  # double[::1], 1 element: sum(w)
 ) -> tuple[float, bool]: ...
 def per_row(
     x: npt.NDArray[np.floating],  # const floating[::1], rows * cols
