@@ -106,7 +106,8 @@ def test_loss_and_grads_far(name, beta, kernel):
                 reduction="none")
             e = _exact(r, p, name, beta)
             for k, sign in enumerate((1.0, -1.0)):
-                if not (_close(loss[0, k], e[0], rel) and _close(g.input[0, k], (sign * e[1][0], None), rel)):
+                if not (_close(loss[0, k], e[0], rel)
+                        and _close(g.input[0, k], (sign * e[1][0], None), rel)):
                     bad.append((p, r, loss[0, k], g.input[0, k]))
             if not _close(g.var[0, 0], (2 * e[2][0], 2 * e[2][1]), rel):
                 bad.append((p, r, "d/dtheta", g.var[0, 0], e[2]))
