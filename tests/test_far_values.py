@@ -211,3 +211,55 @@ def test_far_elements_do_not_depend_on_their_neighbours():
                                                         reduction="none", **opts)
             assert loss2[k] == alone[0] and g2.var[k] == ga.var[0]
             assert np.isfinite(loss2[k])
+
+
+# Inside 2^+-1020 too: with std (2 std shrinks d/dv back), beta < 0 (v^beta < 1
+# for v > 1) and a row factor 2 std v^beta out of range, r/v or r^2/v can
+# overflow where the values do not.
+@pytest.mark.parametrize("name, p, r, beta, eps", [
+    ("std", 1e-100, 1e-20, 0.0, 0.0),
+    ("std", 1e-200, 1e200, 0.0, 1e-6),   # clamped at eps
+    ("var", 1e200, 1e300, -0.5, 1e-6),
+    ("std", 1e10, 1e170, -0.5, 1e-6),
+    ("std", 1e110, 0.0, 1.0, 1e-6),
+    ("std", 1e-120, 1.0, 1.0, 0.0),
+])
+@pytest.mark.parametrize("rows", [False, True])
+def test_in_range_overflow_of_intermediates(name, p, r, beta, eps, rows):
+    x = np.array([[r, -r]]) if rows else np.array([r, -r])
+    pp = np.array([[p]]) if rows else np.array([p, p])
+    loss, g = gnll.gaussian_nll_loss_and_grad(x, np.zeros_like(x), **{name: pp}, eps=eps,
+                                              beta=beta, reduction="none")
+    if eps and name == "std" and p * p < eps:
+        e = _exact(r, eps, "var", beta)
+        d = 2 * mpmath.mpf(p)
+        e[2] = (d * e[2][0], d * e[2][1])
+    else:
+        e = _exact(r, p, name, beta)
+    rel = _rel(beta)
+    loss, gin = loss.reshape(-1), g.input.reshape(-1)
+    for k, sign in enumerate((1.0, -1.0)):
+        assert _close(loss[k], e[0], rel), (loss[k], e[0])
+        assert _close(gin[k], (sign * e[1][0], None), rel), (gin[k], e[1])
+    want = (2 * e[2][0], 2 * e[2][1]) if rows else e[2]
+    got = g.var.reshape(-1)[0]
+    assert _close(got, want, rel), (got, want)
+
+
+def test_curvature_mixed_term_does_not_underflow_with_beta():
+    """h_mp = -v^beta r / v^2: r/v^2 underflows where the weighted value
+    does not."""
+    for p, r, beta in ((1e100, 1e-200, 2.0), (2.0**500, 1e-100, 1.0)):
+        h = gnll.gaussian_nll_curvature(np.array([r]), np.zeros(1), var=np.array([p]),
+                                        beta=beta)
+        assert _close(h.input_var[0], _exact(r, p, "var", beta)[5], _rel(beta))
+
+
+def test_loss_alone_does_not_depend_on_a_far_neighbour():
+    """The loss alone (beta=2): an element whose r/v underflows is left to
+    the vector form whether or not a far element shares its block."""
+    x = np.array([1e-320, 0.0, 0.0])
+    v = np.array([1e10, 1.0, 1.7e308])
+    alone = gnll.gaussian_nll_loss(x[:2], np.zeros(2), v[:2], beta=2.0, reduction="none")
+    beside = gnll.gaussian_nll_loss(x, np.zeros(3), v, beta=2.0, reduction="none")
+    assert alone[0] == beside[0]

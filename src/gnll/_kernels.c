@@ -472,18 +472,21 @@ static GNLL_ALWAYS_INLINE int gnll_logvar_needs_far(double s, double bw,
 /* ---- var and std beyond double's reciprocal range ------------------------
  * The var and std kernels form 1/v (or r/v) in double.  Where the clamped
  * variance v lies outside 2^-1020..2^1020 (eps below that and a variance
- * below it, as with eps = 0, or a std whose square over- or underflows),
- * 1/v, v itself or r/v can leave double's range while the loss and the
- * gradients do not: e.g. v = 1e-309 with r = 1e-300 has loss -355.7, and
- * 1/v is infinite.  With beta-NLL the same happens inside that range when
- * r/v is beyond 2^511 (r^2/v^2 then overflows, its product with v^beta may
- * not), is not a normal number while r is not 0, or when a general beta's
- * v^beta is not a normal number.  Such elements (gnll_param_far and
- * gnll_beta_far say which) are redone one by one in long double, whose
- * exponent range holds every intermediate, and rounded once to double.
- * (Where long double is double, as with some compilers, they are not
- * improved.)  NaN and infinite arguments are never redone: they keep the
- * plain forms' values. */
+ * below it, as with eps = 0, or an unclamped std whose square over- or
+ * underflows), 1/v, v itself or r/v can leave double's range while the loss
+ * and the gradients do not: e.g. v = 1e-309 with r = 1e-300 has loss
+ * -355.7, and 1/v is infinite.  Inside that range the same happens with
+ * std (or beta-NLL) when r/v is beyond 2^511: r^2/v^2 then overflows, its
+ * product with 2 std (or v^beta) may not; with beta-NLL also when r/v is
+ * not a normal number while r is not 0 (for the gradients), when a general
+ * beta's v^beta is not a normal number, and, for beta < 0 (v^beta < 1 for
+ * v > 1), when the loss or d/dtheta came out infinite.  Such elements
+ * (gnll_param_far and gnll_beta_far say which) are redone one by one in
+ * long double, whose exponent range holds every intermediate, and rounded
+ * once to double.  (Where long double is double, as with some compilers,
+ * they are not improved.)  Elements whose parameter is NaN or infinite, or
+ * whose v is 0, are never redone: they keep the plain forms' values (an
+ * infinite residual gives the infinities it gives with an ordinary v). */
 
 /* p: the var or std argument, vc: the clamped variance the kernel formed
  * from it (0 for a std whose square underflowed, inf where it overflowed). */
@@ -500,25 +503,29 @@ static GNLL_ALWAYS_INLINE int gnll_far_range(double lo, double hi)
     return (lo < 0x1p-1020) | (hi > 0x1p1020);
 }
 
-/* beta-NLL's test from t = r/v and bw = v^beta as the kernels formed them
- * (general: a general beta, whose v^beta is exp(beta log v)). */
+/* The test for std and beta-NLL from t = r/v and bw = v^beta as the kernels
+ * formed them, for 0 < v < inf and finite r (general: a general beta,
+ * whose v^beta is exp(beta log v); grads: the gradients are wanted). */
 static GNLL_ALWAYS_INLINE int gnll_beta_far_terms(double r, double t,
-                                                  double bw, int general)
+                                                  double bw, double vc,
+                                                  int general, int grads)
 {
     const double a = fabs(t);
-    return ((r != 0.0) & (a < DBL_MIN)) |
-           ((a > 0x1p511) & (fabs(r) <= DBL_MAX)) |
-           (general & !((bw >= DBL_MIN) & (bw <= DBL_MAX)));
+    return (vc > 0.0) & (vc <= DBL_MAX) & (fabs(r) <= DBL_MAX) &
+           ((grads & (r != 0.0) & (a < DBL_MIN)) | (a > 0x1p511) |
+            (general & !((bw >= DBL_MIN) & (bw <= DBL_MAX))));
 }
 
 /* The same from r and the clamped variance, in scalar code (for v in
  * 2^-1020..2^1020, where v^beta can leave the normal range only if
  * |beta| > 1). */
-static int gnll_beta_far(double r, double vc, double beta)
+static int gnll_beta_far(double r, double vc, double beta, int grads)
 {
-    const int general = beta != 0.5 && beta != 1.0 && fabs(beta) > 1.0;
+    const int general = beta != 0.0 && beta != 0.5 && beta != 1.0 &&
+                        fabs(beta) > 1.0;
     return gnll_beta_far_terms(r, r * (1.0 / vc),
-                               general ? exp(beta * log(vc)) : 1.0, general);
+                               general ? exp(beta * log(vc)) : 1.0, vc,
+                               general, grads);
 }
 
 /* Its block-level form: tlo, thi the least and greatest |r/v| over the
@@ -530,6 +537,17 @@ static GNLL_ALWAYS_INLINE int gnll_beta_far_range(double tlo, double thi,
 {
     return (tlo < DBL_MIN) | (thi > 0x1p511) | (blo < DBL_MIN) |
            (bhi > DBL_MAX);
+}
+
+/* beta < 0: a loss or d/dtheta (before weights and scaling) that came out
+ * infinite or NaN while x, y, the parameter and v are finite and v > 0. */
+static GNLL_ALWAYS_INLINE int gnll_result_far(double x, double y, double p,
+                                              double vc, double loss,
+                                              double gd)
+{
+    return (fabs(x) <= DBL_MAX) & (fabs(y) <= DBL_MAX) &
+           (fabs(p) <= DBL_MAX) & (vc > 0.0) & (vc <= DBL_MAX) &
+           !((fabs(loss) <= DBL_MAX) & (fabs(gd) <= DBL_MAX));
 }
 
 /* The clamped variance in long double for the var or std argument p, and

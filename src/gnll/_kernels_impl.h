@@ -582,8 +582,9 @@ static inline int NAME(block_single)(const float *restrict xb,
 }
 #endif /* GNLL_SINGLE */
 
-/* The var and std elements that need it (gnll_param_far, and with
- * beta-NLL gnll_beta_far) redone in long double (gnll_far_element): lb = loss and, with want_grad, either
+/* The var and std elements that need it (gnll_param_far; for std and
+ * beta-NLL gnll_beta_far, and for beta < 0 gnll_result_far) redone in long
+ * double (gnll_far_element): lb = loss and, with want_grad, either
  * (direct = 0) tb = d/dinput and db = d/dtheta, or (direct = 1)
  * tx, tv = those times gscale, rounded to T.  A scalar pass for the blocks
  * that have such elements; element by element, so that no value depends on
@@ -600,9 +601,17 @@ static void NAME(xfar_param)(const T *restrict xb, const T *restrict yb,
         const double pk = (double)pb[k];
         const double vc = gnll_clamp(
             o->param == GNLL_PARAM_STD ? pk * pk : pk, o->eps);
-        if (!gnll_param_far(pk, vc) &&
-            !(o->beta != 0.0 &&
-              gnll_beta_far((double)xb[k] - (double)yb[k], vc, o->beta)))
+        const double xk = (double)xb[k], yk = (double)yb[k];
+        int far = gnll_param_far(pk, vc);
+        if (!far && (o->beta != 0.0 || o->param == GNLL_PARAM_STD))
+            far = gnll_beta_far(xk - yk, vc, o->beta,
+                                want_grad && o->beta != 0.0);
+        if (!far && o->beta < 0.0)
+            far = gnll_result_far(xk, yk, pk, vc, lb[k],
+                                  !want_grad ? 0.0
+                                  : direct   ? (double)tv[k]
+                                             : db[k]);
+        if (!far)
             continue;
         double gt, gp;
         lb[k] = gnll_far_element((double)xb[k], (double)yb[k], pk, o, &gt,
@@ -978,9 +987,9 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                               : bmode == 2 ? sqrt(vc)
                               : bmode == 3 ? vc
                                            : tb[k];
-            if (bmode != 0) {
+            if (bmode != 0 || param == GNLL_PARAM_STD) {
                 const double at = fabs(t);
-                if (want_grad)
+                if (bmode != 0 && want_grad)
                     tlo = at < tlo ? at : tlo;
                 thi = at > thi ? at : thi;
             }
@@ -1002,8 +1011,21 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                 }
             }
         }
-        *far = gnll_far_range(lo, hi) |
-               ((bmode != 0) & gnll_beta_far_range(tlo, thi, blo, bhi));
+        int fix = gnll_far_range(lo, hi) |
+                  ((bmode != 0 || param == GNLL_PARAM_STD) &
+                   gnll_beta_far_range(tlo, thi, blo, bhi));
+        if (bmode == 1 && beta < 0.0 && !fix) {
+            /* v^beta < 1 where v > 1: a loss or d/dtheta may have
+             * overflowed where the weighted value does not */
+#pragma omp simd reduction(| : fix)
+            for (ptrdiff_t k = 0; k < m; k++) {
+                const double gd = !want_grad ? 0.0
+                                  : direct   ? (double)tv[k]
+                                             : db[k];
+                fix |= !((fabs(lb[k]) <= DBL_MAX) & (fabs(gd) <= DBL_MAX));
+            }
+        }
+        *far = fix;
     }
     return neg;
 }
@@ -1453,7 +1475,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
     const int want_grad = gx || gy || gp_rows;
     const double c = o->c;
     /* a general beta (see gnll_beta_far_terms) */
-    const int general = o->beta != 0.5 && o->beta != 1.0;
+    const int general = o->beta != 0.0 && o->beta != 0.5 && o->beta != 1.0;
 
     for (ptrdiff_t i = 0; i < rows; i++) {
         /* Everything that depends on the parameter alone, once per row:
@@ -1461,6 +1483,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
         const double pk = (double)p[i];
         double logv, iv = 0.0, E = 0.0, kp, clamped, bw = 1.0;
         int far_row = 0;  /* see gnll_param_far */
+        double vc_row = 1.0;
         if (o->param == GNLL_PARAM_LOG_VAR) {
             logv = gnll_clamp(pk, o->log_eps);
             E = exp(gnll_logvar_arg(logv, 0));  /* see gnll_logvar_terms */
@@ -1475,6 +1498,7 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
             logv = log(vc);
             iv = 1.0 / vc;
             far_row = gnll_param_far(pk, vc);
+            vc_row = vc;
             kp = o->param == GNLL_PARAM_STD ? 2.0 * pk : 1.0;
             clamped = vv <= o->eps;
             /* as the elementwise kernel forms it (see bmode) */
@@ -1489,6 +1513,13 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
          * not a factor 0: the per-element factor may be infinite) */
         const int zeroed = o->zero_clamp_grad && clamped;
         kp = kp * bw;
+        /* std or beta-NLL: a row factor that left the normal range while v
+         * did not (2 std v^beta): the row in long double too */
+        if (o->param != GNLL_PARAM_LOG_VAR && pk != 0.0 &&
+            (o->beta != 0.0 || o->param == GNLL_PARAM_STD) &&
+            !((fabs(kp) >= DBL_MIN) & (fabs(kp) <= DBL_MAX)) &&
+            fabs(pk) <= DBL_MAX && vc_row > 0.0 && vc_row <= DBL_MAX)
+            far_row = 1;
         double gv_lanes[GNLL_LANES] = {0};
         for (ptrdiff_t b = 0; b < cols; b += GNLL_BLK) {
             const ptrdiff_t m = cols - b < GNLL_BLK ? cols - b : GNLL_BLK;
@@ -1539,8 +1570,13 @@ static void NAME(xrows)(const T *restrict x, const T *restrict y,
                     tb[k] = bw * t;
                     db[k] = zeroed ? 0.0 : kp * gnll_dvar(iv, t);
                     const int fk =
-                        far_row | ((o->beta != 0.0) &
-                                   gnll_beta_far_terms(r, t, bw, general));
+                        far_row |
+                        ((o->beta != 0.0 || o->param == GNLL_PARAM_STD) &
+                         gnll_beta_far_terms(r, t, bw, vc_row, general,
+                                             want_grad && o->beta != 0.0)) |
+                        ((o->beta < 0.0) &
+                         gnll_result_far((double)xb[k], (double)yb[k], pk,
+                                         vc_row, lb[k], db[k]));
                     farb[k] = (double)fk;
                     fix |= fk;
                 }
@@ -1655,10 +1691,15 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
             /* for gnll_far_curvature: 1/v^2 needs v within 2^-500..2^500
              * (else as gnll_param_far), t^2 needs |t| <= 2^250, and
              * beta-NLL as gnll_beta_far */
+            const int finite = (fabs(pk) <= DBL_MAX) &
+                               (fabs(r) <= DBL_MAX) & (vc > 0.0) &
+                               (vc <= DBL_MAX);
             fk = ((fabs(pk) <= DBL_MAX) & ((pk != 0.0) | (vc != 0.0)) &
                   !((vc >= 0x1p-500) & (vc <= 0x1p500))) |
-                 ((fabs(t) > 0x1p250) & (fabs(r) <= DBL_MAX)) |
-                 ((bmode != 0) & gnll_beta_far_terms(r, t, vb, bmode == 1));
+                 (finite & (fabs(t) > 0x1p250)) |
+                 ((bmode != 0) &
+                  (gnll_beta_far_terms(r, t, vb, vc, bmode == 1, 1) |
+                   (finite & (r != 0.0) & !(fabs(t * iv) >= DBL_MIN))));
         }
         const int off = zero & clamped;
         const double kf = kb[k] * vb;
