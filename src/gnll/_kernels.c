@@ -496,6 +496,13 @@ static GNLL_ALWAYS_INLINE int gnll_param_far(double p, double vc)
            !((vc >= 0x1p-1020) & (vc <= 0x1p1020));
 }
 
+/* The options of the plain var kernel (for the far elements' evaluation). */
+static inline gnll_options gnll_var_options(double eps, double c)
+{
+    const gnll_options o = {eps, 0.0, c, 0.0, GNLL_PARAM_VAR, 0};
+    return o;
+}
+
 /* The block-level test for gnll_param_far: lo and hi, the least and
  * greatest clamped variance of the block (NaN left out). */
 static GNLL_ALWAYS_INLINE int gnll_far_range(double lo, double hi)

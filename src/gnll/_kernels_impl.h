@@ -582,6 +582,28 @@ static inline int NAME(block_single)(const float *restrict xb,
 }
 #endif /* GNLL_SINGLE */
 
+/* lb[k] = log v[k], v the clamped variance of var p[k] (square = 0) or of
+ * std p[k] (square = 1), in a loop of its own (see block_single); returns
+ * whether the block's least or greatest v (NaN left out) is beyond
+ * gnll_far_range, i.e. whether xfar_param has elements to look for. */
+static GNLL_ALWAYS_INLINE int NAME(log_clamped)(const T *restrict pb,
+                                                ptrdiff_t m, double eps,
+                                                const int square,
+                                                double *restrict lb)
+{
+    double lo = 1.0, hi = 1.0;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const double pk = (double)pb[k];
+        const double vc = gnll_clamp(square ? pk * pk : pk, eps);
+        lo = vc < lo ? vc : lo;
+        hi = vc > hi ? vc : hi;
+        lb[k] = NAME(log_in_loop)(vc);
+    }
+    NAME(log_after)(lb, m);
+    return gnll_far_range(lo, hi);
+}
+
 /* The var and std elements that need it (gnll_param_far; for std and
  * beta-NLL gnll_beta_far, and for beta < 0 gnll_result_far) redone in long
  * double (gnll_far_element): lb = loss and, with want_grad, either
@@ -614,8 +636,7 @@ static void NAME(xfar_param)(const T *restrict xb, const T *restrict yb,
         if (!far)
             continue;
         double gt, gp;
-        lb[k] = gnll_far_element((double)xb[k], (double)yb[k], pk, o, &gt,
-                                 &gp);
+        lb[k] = gnll_far_element(xk, yk, pk, o, &gt, &gp);
         if (!want_grad)
             continue;
         if (direct) {
@@ -641,17 +662,7 @@ NAME(eval_grad)(const T *restrict xb, const T *restrict yb,
                 T *restrict tv)
 {
     int neg = 0;
-    /* log v in a loop of its own (see block_single), with the least and
-     * greatest v (NaN skipped) for xfar_param */
-    double lo = 1.0, hi = 1.0;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-    for (ptrdiff_t k = 0; k < m; k++) {
-        const double vc = gnll_clamp((double)vb[k], eps);
-        lo = vc < lo ? vc : lo;
-        hi = vc > hi ? vc : hi;
-        lb[k] = NAME(log_in_loop)(vc);
-    }
-    NAME(log_after)(lb, m);
+    const int far = NAME(log_clamped)(vb, m, eps, 0, lb);
 #pragma omp simd reduction(| : neg)
     for (ptrdiff_t k = 0; k < m; k++) {
         const double vk = (double)vb[k];
@@ -676,8 +687,8 @@ NAME(eval_grad)(const T *restrict xb, const T *restrict yb,
             db[k] = d;
         }
     }
-    if (gnll_far_range(lo, hi)) {
-        const gnll_options po = {eps, 0.0, c, 0.0, GNLL_PARAM_VAR, 0};
+    if (far) {
+        const gnll_options po = gnll_var_options(eps, c);
         NAME(xfar_param)(xb, yb, vb, m, &po, 1, direct, gscale, lb, tb, db,
                          tx, tv);
     }
@@ -738,16 +749,7 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
             neg |= NAME(eval_grad)(xb, yb, vb, m, eps, c, 1.0, 0, lb, tb, db,
                                    NULL, NULL);
         } else {
-            /* log v in a loop of its own, and lo, hi (see eval_grad) */
-            double lo = 1.0, hi = 1.0;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-            for (ptrdiff_t k = 0; k < m; k++) {
-                const double vc = gnll_clamp((double)vb[k], eps);
-                lo = vc < lo ? vc : lo;
-                hi = vc > hi ? vc : hi;
-                lb[k] = NAME(log_in_loop)(vc);
-            }
-            NAME(log_after)(lb, m);
+            const int far = NAME(log_clamped)(vb, m, eps, 0, lb);
 #pragma omp simd reduction(| : neg)
             for (ptrdiff_t k = 0; k < m; k++) {
                 const double vk = (double)vb[k];
@@ -756,9 +758,8 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
                 const double r = (double)xb[k] - (double)yb[k];
                 lb[k] = gnll_loss(lb[k], r, r / vc, c);
             }
-            if (gnll_far_range(lo, hi)) {
-                const gnll_options po = {eps, 0.0, c, 0.0, GNLL_PARAM_VAR,
-                                         0};
+            if (far) {
+                const gnll_options po = gnll_var_options(eps, c);
                 NAME(xfar_param)(xb, yb, vb, m, &po, 0, 0, 1.0, lb, NULL,
                                  NULL, NULL, NULL);
             }
@@ -832,7 +833,7 @@ static void NAME(rows)(const T *restrict x, const T *restrict y,
         double gv_lanes[GNLL_LANES] = {0};
         /* a far row's loss, for row_sums' total */
         double row_lanes[GNLL_LANES] = {0};
-        const gnll_options po = {eps, 0.0, c, 0.0, GNLL_PARAM_VAR, 0};
+        const gnll_options po = gnll_var_options(eps, c);
         for (ptrdiff_t b = 0; b < cols; b += GNLL_BLK) {
             const ptrdiff_t m = cols - b < GNLL_BLK ? cols - b : GNLL_BLK;
             const ptrdiff_t off = i * cols + b;
@@ -947,18 +948,8 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
         }
         *far = fix;
     } else {
-        /* and lo, hi as in eval_grad */
-        double lo = 1.0, hi = 1.0;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-        for (ptrdiff_t k = 0; k < m; k++) {
-            const double pk = (double)pb[k];
-            const double vc =
-                gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps);
-            lo = vc < lo ? vc : lo;
-            hi = vc > hi ? vc : hi;
-            lb[k] = NAME(log_in_loop)(vc);
-        }
-        NAME(log_after)(lb, m);
+        const int far_v =
+            NAME(log_clamped)(pb, m, eps, param == GNLL_PARAM_STD, lb);
         /* beta-NLL: the least and greatest |r/v| (with gradients: without
          * them only the greatest matters) and v^beta, for
          * gnll_beta_far_range.  A general beta's v^beta = exp(beta log v)
@@ -1011,7 +1002,7 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
                 }
             }
         }
-        int fix = gnll_far_range(lo, hi) |
+        int fix = far_v |
                   ((bmode != 0 || param == GNLL_PARAM_STD) &
                    gnll_beta_far_range(tlo, thi, blo, bhi));
         if (bmode == 1 && beta < 0.0 && !fix) {
