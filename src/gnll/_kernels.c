@@ -866,20 +866,40 @@ static GNLL_ALWAYS_INLINE __m512 gnll_logf16(__m512 x)
     return y;
 }
 
-/* a[k] = scale * log(a[k]) for k < m (scale: 1 or 2), by gnll_logf16. */
-static GNLL_ALWAYS_INLINE void
-gnll_logf_inplace_avx512(float *restrict a, ptrdiff_t m, float scale)
+/* One vector of gnll_logf_clamped_avx512 (with tail = 1, the lanes outside
+ * `in` are neither read nor written). */
+static GNLL_ALWAYS_INLINE void gnll_logf_clamped16(const float *restrict p,
+                                                   float *restrict out,
+                                                   const int tail, __mmask16 in,
+                                                   __m512 epsv, const int absval,
+                                                   __m512 s)
 {
-    const __m512 s = _mm512_set1_ps(scale);
+    __m512 x = tail ? _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), in, p)
+                    : _mm512_loadu_ps(p);
+    /* |p|, or p < eps ? eps : p (vmaxps returns its second operand for a
+     * NaN) */
+    x = absval ? _mm512_abs_ps(x) : _mm512_max_ps(epsv, x);
+    const __m512 y = _mm512_mul_ps(s, gnll_logf16(x));
+    if (tail)
+        _mm512_mask_storeu_ps(out, in, y);
+    else
+        _mm512_storeu_ps(out, y);
+}
+
+/* out[k] = scale log(max(p[k], eps)), or with absval scale log|p[k]|, for
+ * k < m (scale: 1 or 2), by gnll_logf16 in one pass. */
+static GNLL_ALWAYS_INLINE void
+gnll_logf_clamped_avx512(const float *restrict p, ptrdiff_t m, float eps,
+                         const int absval, float scale, float *restrict out)
+{
+    const __m512 s = _mm512_set1_ps(scale), epsv = _mm512_set1_ps(eps);
     ptrdiff_t k = 0;
     for (; k + 16 <= m; k += 16)
-        _mm512_storeu_ps(a + k,
-                         _mm512_mul_ps(s, gnll_logf16(_mm512_loadu_ps(a + k))));
-    if (k < m) {
-        const __mmask16 tail = (__mmask16)((1u << (m - k)) - 1u);
-        const __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), tail, a + k);
-        _mm512_mask_storeu_ps(a + k, tail, _mm512_mul_ps(s, gnll_logf16(x)));
-    }
+        gnll_logf_clamped16(p + k, out + k, 0, 0xFFFF, epsv, absval, s);
+    if (k < m)
+        gnll_logf_clamped16(p + k, out + k, 1,
+                            (__mmask16)((1u << (m - k)) - 1u), epsv, absval,
+                            s);
 }
 
 /*

@@ -139,27 +139,24 @@ static GNLL_ALWAYS_INLINE void NAME(log_after)(double *restrict a,
 #endif
 }
 
-/* The same for float buffers (the float32 path), with a factor (1, or 2
- * for 2 log|sigma|) applied by both forms. */
-static GNLL_ALWAYS_INLINE float NAME(logf_in_loop)(float v, float scale)
+/* The float32 path's log: out[k] = scale log(max(p[k], eps)), or with
+ * absval scale log|p[k]| (scale 2: 2 log|sigma|), for k < m, in a loop of
+ * its own (see block_single): on the AVX-512 path by gnll_logf16, in one
+ * pass; on the others glibc's logf, vectorised where libmvec is. */
+static GNLL_ALWAYS_INLINE void NAME(logf_clamped)(const float *restrict p,
+                                                  ptrdiff_t m, float eps,
+                                                  const int absval,
+                                                  float scale,
+                                                  float *restrict out)
 {
 #if defined(GNLL_AVX512_MATH)
-    (void)scale;
-    return v;
+    gnll_logf_clamped_avx512(p, m, eps, absval, scale, out);
 #else
-    return scale * logf(v);
-#endif
-}
-
-static GNLL_ALWAYS_INLINE void NAME(logf_after)(float *restrict a,
-                                                ptrdiff_t m, float scale)
-{
-#if defined(GNLL_AVX512_MATH)
-    gnll_logf_inplace_avx512(a, m, scale);
-#else
-    (void)a;
-    (void)m;
-    (void)scale;
+#pragma omp simd
+    for (ptrdiff_t k = 0; k < m; k++) {
+        const float pk = p[k];
+        out[k] = scale * logf(absval ? fabsf(pk) : pk < eps ? eps : pk);
+    }
 #endif
 }
 
@@ -524,12 +521,7 @@ static inline int NAME(block_single)(const float *restrict xb,
         /* log v first, in a loop of its own: the vector logf call clobbers
          * every vector register, and the gradient loop's many live values
          * would be spilled around it */
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < m; k++) {
-            const float vk = vb[k];
-            lb[k] = NAME(logf_in_loop)(vk < eps ? eps : vk, 1.0f);
-        }
-        NAME(logf_after)(lb, m, 1.0f);
+        NAME(logf_clamped)(vb, m, eps, 0, 1.0f, lb);
 #pragma omp simd reduction(| : bad, ng)
         for (ptrdiff_t k = 0; k < m; k++) {
             const float vk = vb[k], xk = xb[k], yk = yb[k];
@@ -549,12 +541,7 @@ static inline int NAME(block_single)(const float *restrict xb,
     } else {
         /* log v in a loop of its own here too: inline, the call's register
          * clobbers cost more than the extra pass over lb */
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < m; k++) {
-            const float vk = vb[k];
-            lb[k] = NAME(logf_in_loop)(vk < eps ? eps : vk, 1.0f);
-        }
-        NAME(logf_after)(lb, m, 1.0f);
+        NAME(logf_clamped)(vb, m, eps, 0, 1.0f, lb);
 #pragma omp simd reduction(| : bad, ng)
         for (ptrdiff_t k = 0; k < m; k++) {
             const float vk = vb[k];
@@ -582,15 +569,60 @@ static inline int NAME(block_single)(const float *restrict xb,
 }
 #endif /* GNLL_SINGLE */
 
+#if defined(GNLL_AVX512_MATH)
+/* One vector of log_clamped's pass: 8 elements of p (with tail = 1, the
+ * lanes outside `in` are neither read nor written). */
+static GNLL_ALWAYS_INLINE void
+NAME(log_clamped8)(const T *restrict p, double *restrict lb, const int tail,
+                   __mmask8 in, __m512d epsv, const int square, __m512d *lo,
+                   __m512d *hi)
+{
+    __m512d x;
+    if (sizeof(T) == sizeof(double))
+        x = tail ? _mm512_maskz_loadu_pd(in, (const double *)p)
+                 : _mm512_loadu_pd((const double *)p);
+    else
+        x = _mm512_cvtps_pd(tail ? _mm256_maskz_loadu_ps(in, (const float *)p)
+                                 : _mm256_loadu_ps((const float *)p));
+    if (square)
+        x = _mm512_mul_pd(x, x);
+    /* gnll_clamp: vmaxpd returns its second operand for a NaN, so does
+     * vminpd (NaN left out of lo and hi) */
+    const __m512d vc = _mm512_max_pd(epsv, x);
+    *lo = _mm512_mask_min_pd(*lo, in, vc, *lo);
+    *hi = _mm512_mask_max_pd(*hi, in, vc, *hi);
+    const __m512d lv = gnll_log8(vc);
+    if (tail)
+        _mm512_mask_storeu_pd(lb, in, lv);
+    else
+        _mm512_storeu_pd(lb, lv);
+}
+#endif
+
 /* lb[k] = log v[k], v the clamped variance of var p[k] (square = 0) or of
- * std p[k] (square = 1), in a loop of its own (see block_single); returns
+ * std p[k] (square = 1), in a loop of its own (see block_single), and with
+ * tb (not NULL) tb[k] = v^beta = exp(beta lb[k]) for beta-NLL; returns
  * whether the block's least or greatest v (NaN left out) is beyond
- * gnll_far_range, i.e. whether xfar_param has elements to look for. */
+ * gnll_far_range, i.e. whether xfar_param has elements to look for.  On the
+ * AVX-512 path the log in one pass (gnll_log8; no copy into lb first); on
+ * the others log_in_loop and log_after. */
 static GNLL_ALWAYS_INLINE int NAME(log_clamped)(const T *restrict pb,
                                                 ptrdiff_t m, double eps,
-                                                const int square,
-                                                double *restrict lb)
+                                                const int square, double beta,
+                                                double *restrict lb,
+                                                double *restrict tb)
 {
+#if defined(GNLL_AVX512_MATH)
+    const __m512d epsv = _mm512_set1_pd(eps);
+    __m512d lov = _mm512_set1_pd(1.0), hiv = lov;
+    ptrdiff_t k = 0;
+    for (; k + 8 <= m; k += 8)
+        NAME(log_clamped8)(pb + k, lb + k, 0, 0xFF, epsv, square, &lov, &hiv);
+    if (k < m)
+        NAME(log_clamped8)(pb + k, lb + k, 1, (__mmask8)((1u << (m - k)) - 1u),
+                           epsv, square, &lov, &hiv);
+    const double lo = _mm512_reduce_min_pd(lov), hi = _mm512_reduce_max_pd(hiv);
+#else
     double lo = 1.0, hi = 1.0;
 #pragma omp simd reduction(min : lo) reduction(max : hi)
     for (ptrdiff_t k = 0; k < m; k++) {
@@ -601,6 +633,12 @@ static GNLL_ALWAYS_INLINE int NAME(log_clamped)(const T *restrict pb,
         lb[k] = NAME(log_in_loop)(vc);
     }
     NAME(log_after)(lb, m);
+#endif
+    /* (a pass of its own: in the log's loop, the exp's long chain of
+     * dependent operations after the log's leaves too few independent
+     * ones in flight, and it was slower) */
+    if (tb)
+        NAME(exp_of_scaled)(tb, lb, beta, m);
     return gnll_far_range(lo, hi);
 }
 
@@ -662,7 +700,7 @@ NAME(eval_grad)(const T *restrict xb, const T *restrict yb,
                 T *restrict tv)
 {
     int neg = 0;
-    const int far = NAME(log_clamped)(vb, m, eps, 0, lb);
+    const int far = NAME(log_clamped)(vb, m, eps, 0, 0.0, lb, NULL);
 #pragma omp simd reduction(| : neg)
     for (ptrdiff_t k = 0; k < m; k++) {
         const double vk = (double)vb[k];
@@ -749,7 +787,7 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
             neg |= NAME(eval_grad)(xb, yb, vb, m, eps, c, 1.0, 0, lb, tb, db,
                                    NULL, NULL);
         } else {
-            const int far = NAME(log_clamped)(vb, m, eps, 0, lb);
+            const int far = NAME(log_clamped)(vb, m, eps, 0, 0.0, lb, NULL);
 #pragma omp simd reduction(| : neg)
             for (ptrdiff_t k = 0; k < m; k++) {
                 const double vk = (double)vb[k];
@@ -949,21 +987,19 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
         *far = fix;
     } else {
         const int far_v =
-            NAME(log_clamped)(pb, m, eps, param == GNLL_PARAM_STD, lb);
+            NAME(log_clamped)(pb, m, eps, param == GNLL_PARAM_STD, beta, lb,
+                              bmode == 1 ? tb : NULL);
         /* beta-NLL: the least and greatest |r/v| (with gradients: without
          * them only the greatest matters) and v^beta, for
          * gnll_beta_far_range.  A general beta's v^beta = exp(beta log v)
          * is a normal number for v in 2^-1020..2^1020 if |beta| <= 1. */
         double tlo = 1.0, thi = 1.0, blo = 1.0, bhi = 1.0;
-        if (bmode == 1) {
-            NAME(exp_of_scaled)(tb, lb, beta, m);
-            if (fabs(beta) > 1.0)
+        if (bmode == 1 && fabs(beta) > 1.0)
 #pragma omp simd reduction(min : blo) reduction(max : bhi)
-                for (ptrdiff_t k = 0; k < m; k++) {
-                    blo = tb[k] < blo ? tb[k] : blo;
-                    bhi = tb[k] > bhi ? tb[k] : bhi;
-                }
-        }
+            for (ptrdiff_t k = 0; k < m; k++) {
+                blo = tb[k] < blo ? tb[k] : blo;
+                bhi = tb[k] > bhi ? tb[k] : bhi;
+            }
 #pragma omp simd reduction(| : neg) reduction(min : tlo) reduction(max : thi)
         for (ptrdiff_t k = 0; k < m; k++) {
             const double pk = (double)pb[k];
@@ -1136,17 +1172,16 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
     /* The calls in loops of their own (see block_single): aux = v for
      * log_var, 2 log|sigma| for std, log v for var; bwb = v^beta. */
     float aux[GNLL_BLK], bwb[GNLL_BLK];
+    if (param == GNLL_PARAM_LOG_VAR) {
 #pragma omp simd
-    for (ptrdiff_t k = 0; k < m; k++) {
-        const float pk = pb[k];
-        aux[k] = param == GNLL_PARAM_LOG_VAR
-                     ? gnll_expf_poly(pk < leps ? leps : pk)
-                 : param == GNLL_PARAM_STD
-                     ? NAME(logf_in_loop)(fabsf(pk), 2.0f)
-                     : NAME(logf_in_loop)(pk < eps ? eps : pk, 1.0f);
+        for (ptrdiff_t k = 0; k < m; k++) {
+            const float pk = pb[k];
+            aux[k] = gnll_expf_poly(pk < leps ? leps : pk);
+        }
+    } else {
+        NAME(logf_clamped)(pb, m, eps, param == GNLL_PARAM_STD,
+                           param == GNLL_PARAM_STD ? 2.0f : 1.0f, aux);
     }
-    if (param != GNLL_PARAM_LOG_VAR)
-        NAME(logf_after)(aux, m, param == GNLL_PARAM_STD ? 2.0f : 1.0f);
     if (bmode == 1)
 #pragma omp simd
         for (ptrdiff_t k = 0; k < m; k++) {
