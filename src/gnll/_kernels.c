@@ -915,7 +915,8 @@ gnll_logf_clamped_avx512(const float *restrict p, ptrdiff_t m, float eps,
  *   k = nearest integer to 16 a / ln2,  f = a - k ln2/16 (Cody-Waite, ln2/16
  *       in two parts; |f| <= ln2/32)
  *   exp a = 2^floor(k/16) 2^(j/16) e^f,  j = k mod 16
- *         = scalef(T + (T (f + f^2 Q(f)) + T_lo), floor(k/16))
+ *         = scalef(T + (T (f + f^2 Q(f)) + T_lo), k/16),
+ *   scalef(x, y) = x 2^floor(y),
  *
  * with T + T_lo = 2^(j/16) (read by vpermt2pd at index j, the low bits of
  * k + 1.5 2^52), Q the degree-5 interpolant of (e^f - 1 - f) / f^2 at the
@@ -961,10 +962,9 @@ static GNLL_ALWAYS_INLINE __m512d gnll_exp8(__m512d a)
     const __m512d t = _mm512_permutex2var_pd(t0, j, t1);
     const __m512d mant = _mm512_add_pd(
         t, _mm512_fmadd_pd(t, e1, _mm512_permutex2var_pd(l0, j, l1)));
-    /* floor(k/16): k/16 is exact */
-    const __m512d kh =
-        _mm512_roundscale_pd(_mm512_mul_pd(k, _mm512_set1_pd(0.0625)), 0x09);
-    return _mm512_scalef_pd(mant, kh);
+    /* vscalefpd multiplies by 2^floor(its second operand): floor(k/16),
+     * k/16 being exact */
+    return _mm512_scalef_pd(mant, _mm512_mul_pd(k, _mm512_set1_pd(0.0625)));
 }
 
 /* dst[k] = exp(scale * src[k]) for k < m (dst may be src), by gnll_exp8. */
