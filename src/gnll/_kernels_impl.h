@@ -1183,7 +1183,7 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
                            param == GNLL_PARAM_STD ? 2.0f : 1.0f, aux);
     }
     if (bmode == 1)
-#pragma omp simd
+#pragma omp simd reduction(| : bad)
         for (ptrdiff_t k = 0; k < m; k++) {
             const float pk = pb[k];
             float logv;
@@ -1194,7 +1194,12 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
             } else {
                 logv = aux[k];
             }
-            bwb[k] = gnll_expf_poly(fmaf(beta, logv, beta_lo * logv));
+            /* beta = beta_hi + beta_lo exactly enough; |beta log v| <= 2
+             * keeps the error that log v's rounding puts into v^beta
+             * within about an ulp */
+            const float bl = fmaf(beta, logv, beta_lo * logv);
+            bad |= !(fabsf(bl) <= 2.0f);
+            bwb[k] = gnll_expf_poly(bl);
         }
 #pragma omp simd reduction(| : bad, ng)
     for (ptrdiff_t k = 0; k < m; k++) {
@@ -1228,11 +1233,6 @@ NAME(xeval_single)(const float *restrict xb, const float *restrict yb,
         const float t = want_grad ? gnll_ratio_single(r, rl, vc, iv) : r / vc;
         float bw = 1.0f;
         if (bmode == 1) {
-            /* beta = beta_hi + beta_lo exactly enough; |beta log v| <= 2
-             * keeps the error that log v's rounding puts into v^beta
-             * within about an ulp */
-            const float bl = fmaf(beta, logv, beta_lo * logv);
-            bad |= !(fabsf(bl) <= 2.0f);
             bw = bwb[k];
         } else if (bmode == 2) {
             bw = sqrtf(vc);
