@@ -187,20 +187,16 @@ _WRT_SEEN = {}  # (wrt, param) -> the validated tuple, for tuples of names
 def _memory_owner(a):
     """The ndarray that allocated `a`'s memory, or None if that is not known
     (memory from another object, or an array that does not own its data)."""
-    while a.base is not None:
-        a = a.base
-        if not isinstance(a, np.ndarray):
+    base = a.base
+    while base is not None:
+        if not isinstance(base, np.ndarray):
             return None
+        a, base = base, base.base
     return a if a.flags.owndata else None
 
 
-def _may_overlap(a, a_owner, b, b_owner):
-    """Whether arrays a and b may share memory; a_owner and b_owner are their
-    _memory_owner.  Arrays in two different allocations cannot, and that
-    test is several times cheaper than np.may_share_memory."""
-    if a_owner is not None and b_owner is not None and a_owner is not b_owner:
-        return False
-    return np.may_share_memory(a, b)
+# ndarray.flags.num bits: C-contiguous, aligned, writeable
+_OUT_FLAGS = 0x1 | 0x100 | 0x400
 
 
 def check_out(out, want, dtype, shapes, operands):
@@ -208,17 +204,23 @@ def check_out(out, want, dtype, shapes, operands):
 
     `shapes` are the gradients' shapes, `operands` the arrays that an output
     must not overlap.  Each buffer is None (allocate) or a writeable,
-    C-contiguous ndarray of exactly the gradient's shape and dtype."""
+    C-contiguous ndarray of exactly the gradient's shape and dtype.
+
+    Overlap: a buffer whose memory comes from an allocation no operand and
+    no other buffer comes from (see _memory_owner) cannot overlap them, and
+    that test is several times cheaper than np.may_share_memory, which
+    decides the other cases (bounds only: a false alarm is possible for
+    interleaved views of one array, never a missed overlap)."""
     if isinstance(out, np.ndarray) or not isinstance(out, (tuple, list)) or len(out) != 3:
         raise TypeError(
             "out must be a Grads or a tuple of three arrays or None "
             f"(input, target, var), got {type(out).__name__}"
         )
     buffers = tuple(out)
-    operands = [(a, _memory_owner(a)) for a in operands if isinstance(a, np.ndarray)]
-    owners = []
+    if buffers[0] is None and buffers[1] is None and buffers[2] is None:
+        return buffers
+    given = []
     for field, buf, shape in zip(GRAD_NAMES, buffers, shapes):
-        owners.append(None)
         if buf is None:
             continue
         if field not in want:
@@ -226,9 +228,9 @@ def check_out(out, want, dtype, shapes, operands):
                 f"out.{field} was given but the {field} gradient is not "
                 f"requested in wrt"
             )
-        flags = buf.flags if isinstance(buf, np.ndarray) else None
-        if (flags is None or buf.dtype != dtype or buf.shape != tuple(shape)
-                or not (flags.c_contiguous and flags.writeable and flags.aligned)):
+        if (not isinstance(buf, np.ndarray) or buf.dtype != dtype
+                or buf.shape != tuple(shape)
+                or buf.flags.num & _OUT_FLAGS != _OUT_FLAGS):
             got = (f"{type(buf).__name__}" if not isinstance(buf, np.ndarray) else
                    f"{buf.dtype.str} array of shape {buf.shape}"
                    + ("" if buf.flags.c_contiguous else ", not C-contiguous")
@@ -239,17 +241,26 @@ def check_out(out, want, dtype, shapes, operands):
                 f"{dtype.name} ndarray of shape {tuple(shape)} (native byte "
                 f"order), got {got}"
             )
-        owners[-1] = owner = _memory_owner(buf)
-        for other, other_owner in operands:
-            if _may_overlap(buf, owner, other, other_owner):
-                raise ValueError(f"out.{field} must not overlap an input array")
-    for i in range(3):
-        for j in range(i + 1, 3):
-            if (buffers[i] is not None and buffers[j] is not None
-                    and _may_overlap(buffers[i], owners[i], buffers[j], owners[j])):
-                raise ValueError(
-                    f"out.{GRAD_NAMES[i]} and out.{GRAD_NAMES[j]} overlap"
-                )
+        given.append((field, buf, _memory_owner(buf)))
+    inputs = [(a, _memory_owner(a)) for a in operands if a is not None]
+    # the allocations seen so far (id), and whether some array's is unknown
+    seen = set()
+    unknown = False
+    for _, owner in inputs:
+        if owner is None:
+            unknown = True
+        else:
+            seen.add(id(owner))
+    for i, (field, buf, owner) in enumerate(given):
+        if unknown or owner is None or id(owner) in seen:
+            for other, _ in inputs:
+                if np.may_share_memory(buf, other):
+                    raise ValueError(f"out.{field} must not overlap an input array")
+            for other_field, other, _ in given[:i]:
+                if np.may_share_memory(buf, other):
+                    raise ValueError(f"out.{other_field} and out.{field} overlap")
+            unknown = unknown or owner is None
+        seen.add(id(owner))
     return buffers
 
 
