@@ -15,7 +15,7 @@ import pytest
 import gnll
 from gnll import _buffers
 
-N = 300_000  # 2.4 MB in float64, 1.2 MB in float32: above the 1 MiB floor
+N = 300_000  # 2.4 MB in float64, 1.2 MB in float32: above the 64 KiB floor
 
 
 def _address(a):
@@ -121,6 +121,15 @@ def test_small_results_bypass_the_cache():
     x, t, v = _data(6, n=1000)
     gnll.gaussian_nll_loss_and_grad(x, t, v)
     assert gnll.show_config(mode="dicts")["buffers"]["held_bytes"] == 0
+
+
+def test_mid_size_results_use_the_cache():
+    # 80 kB arrays: a loop of calls that allocated them afresh made glibc
+    # return its heap top to the system and fault the pages in again
+    x, t, v = _data(8, n=10_000)
+    g = gnll.gaussian_nll_loss_and_grad(x, t, v, reduction="none")
+    assert gnll.show_config(mode="dicts")["buffers"]["held_bytes"] == 4 * x.nbytes
+    del g
 
 
 def test_off_means_new_memory_every_call_and_frees_the_cache():
