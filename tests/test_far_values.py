@@ -263,3 +263,43 @@ def test_loss_alone_does_not_depend_on_a_far_neighbour():
     alone = gnll.gaussian_nll_loss(x[:2], np.zeros(2), v[:2], beta=2.0, reduction="none")
     beside = gnll.gaussian_nll_loss(x, np.zeros(3), v, beta=2.0, reduction="none")
     assert alone[0] == beside[0]
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("full", [False, True])
+def test_beta_half_loss_alone_at_the_overflow_edge(name, full):
+    """beta=0.5, the loss alone: on the AVX-512 path sqrt(v) (log v/2 + c)
+    + r (r y/2) with y = 1/sqrt(v) from Newton's method.  Where r^2/(2
+    sqrt(v)) is within a relative 1e-3 of the largest double, the loss is
+    the exact value rounded, or infinite where that overflows (r^2/(2
+    sqrt(v)) down to 1e-13 above it: within a few ulp of the threshold,
+    an answer good to a few ulp may fall either side); and so across
+    double's range of v, for r of every size."""
+    c = 0.5 * math.log(2 * math.pi) if full else 0.0
+    vs = [1e-300, 1e-30, 0.25, 1.0, 4.0, 1e30, 1e300]
+    xs, ps, exact = [], [], []
+    with mpmath.workdps(60):
+        for v in vs:
+            for rel in ["-1e-3", "-1e-13", "1e-13", "1e-3"]:
+                # r^2/(2 sqrt(v)) = DBL_MAX (1 + rel)
+                r = mpmath.sqrt(2 * DBL_MAX * mpmath.sqrt(v) * (1 + mpmath.mpf(rel)))
+                xs.append(float(r) if r < DBL_MAX else float(DBL_MAX))
+                ps.append(math.sqrt(v) if name == "std" else v)
+            for r in RESIDUALS + [3e-200, 7e-100, 0.3]:
+                xs.append(r)
+                ps.append(math.sqrt(v) if name == "std" else v)
+        for r, p in zip(xs, ps):
+            mr, mp = mpmath.mpf(r), mpmath.mpf(p)
+            mv = mp * mp if name == "std" else mp
+            mc = mpmath.log(2 * mpmath.pi) / 2 if full else 0
+            exact.append((mpmath.sqrt(mv) * (mpmath.log(mv) / 2 + mc) + mr * mr / (2 * mpmath.sqrt(mv)),
+                          mpmath.sqrt(mv) * (abs(mpmath.log(mv) / 2) + abs(mc))
+                          + mr * mr / (2 * mpmath.sqrt(mv))))
+    x = np.array(xs)
+    loss = gnll.gaussian_nll_loss(x, np.zeros_like(x), **{name: np.array(ps)}, eps=0.0,
+                                  beta=0.5, full=full, reduction="none")
+    assert c == 0.0 or full
+    bad = [(p, r, got, float(e[0])) for p, r, got, e in zip(ps, xs, loss, exact)
+           if not _close(got, e, 1e-13)]
+    assert not bad, bad
+    assert np.isinf(loss).any() and np.isfinite(loss).any()

@@ -575,7 +575,7 @@ static inline int NAME(block_single)(const float *restrict xb,
 static GNLL_ALWAYS_INLINE void
 NAME(log_clamped8)(const T *restrict p, double *restrict lb, const int tail,
                    __mmask8 in, __m512d epsv, const int square, __m512d *lo,
-                   __m512d *hi)
+                   __m512d *hi, double *restrict rb)
 {
     __m512d x;
     if (sizeof(T) == sizeof(double))
@@ -596,12 +596,22 @@ NAME(log_clamped8)(const T *restrict p, double *restrict lb, const int tail,
         _mm512_mask_storeu_pd(lb, in, lv);
     else
         _mm512_storeu_pd(lb, lv);
+    if (rb) {
+        const __m512d y = gnll_rsqrt8(vc);
+        if (tail)
+            _mm512_mask_storeu_pd(rb, in, y);
+        else
+            _mm512_storeu_pd(rb, y);
+    }
 }
 #endif
 
 /* lb[k] = log v[k], v the clamped variance of var p[k] (square = 0) or of
  * std p[k] (square = 1), in a loop of its own (see block_single), and with
- * tb (not NULL) tb[k] = v^beta = exp(beta lb[k]) for beta-NLL; returns
+ * tb (not NULL) tb[k] = v^beta = exp(beta lb[k]) for beta-NLL, and with rb
+ * (not NULL; the AVX-512 path only) rb[k] = 1/sqrt(v) (gnll_rsqrt8, whose
+ * range holds wherever the return value is 0; in the log's pass, as its
+ * chain is short: in a pass of its own it was slower); returns
  * whether the block's least or greatest v (NaN left out) is beyond
  * gnll_far_range, i.e. whether xfar_param has elements to look for.  On the
  * AVX-512 path the log in one pass (gnll_log8; no copy into lb first); on
@@ -610,17 +620,19 @@ static GNLL_ALWAYS_INLINE int NAME(log_clamped)(const T *restrict pb,
                                                 ptrdiff_t m, double eps,
                                                 const int square, double beta,
                                                 double *restrict lb,
-                                                double *restrict tb)
+                                                double *restrict tb,
+                                                double *restrict rb)
 {
 #if defined(GNLL_AVX512_MATH)
     const __m512d epsv = _mm512_set1_pd(eps);
     __m512d lov = _mm512_set1_pd(1.0), hiv = lov;
     ptrdiff_t k = 0;
     for (; k + 8 <= m; k += 8)
-        NAME(log_clamped8)(pb + k, lb + k, 0, 0xFF, epsv, square, &lov, &hiv);
+        NAME(log_clamped8)(pb + k, lb + k, 0, 0xFF, epsv, square, &lov, &hiv,
+                           rb ? rb + k : NULL);
     if (k < m)
         NAME(log_clamped8)(pb + k, lb + k, 1, (__mmask8)((1u << (m - k)) - 1u),
-                           epsv, square, &lov, &hiv);
+                           epsv, square, &lov, &hiv, rb ? rb + k : NULL);
     const double lo = _mm512_reduce_min_pd(lov), hi = _mm512_reduce_max_pd(hiv);
 #else
     double lo = 1.0, hi = 1.0;
@@ -700,7 +712,7 @@ NAME(eval_grad)(const T *restrict xb, const T *restrict yb,
                 T *restrict tv)
 {
     int neg = 0;
-    const int far = NAME(log_clamped)(vb, m, eps, 0, 0.0, lb, NULL);
+    const int far = NAME(log_clamped)(vb, m, eps, 0, 0.0, lb, NULL, NULL);
 #pragma omp simd reduction(| : neg)
     for (ptrdiff_t k = 0; k < m; k++) {
         const double vk = (double)vb[k];
@@ -787,7 +799,7 @@ static void NAME(block)(const T *restrict x, const T *restrict y,
             neg |= NAME(eval_grad)(xb, yb, vb, m, eps, c, 1.0, 0, lb, tb, db,
                                    NULL, NULL);
         } else {
-            const int far = NAME(log_clamped)(vb, m, eps, 0, 0.0, lb, NULL);
+            const int far = NAME(log_clamped)(vb, m, eps, 0, 0.0, lb, NULL, NULL);
 #pragma omp simd reduction(| : neg)
             for (ptrdiff_t k = 0; k < m; k++) {
                 const double vk = (double)vb[k];
@@ -986,9 +998,23 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
         }
         *far = fix;
     } else {
+        /* beta = 1/2 without gradients, on the AVX-512 path: y = 1/sqrt(v)
+         * from the log's pass (gnll_rsqrt8), and neither a division nor a
+         * square root in the element loop (they share one slow unit, which
+         * set this loop's pace): the loss is sqrt(v) (log v/2 + c) + r (r
+         * y/2), sqrt(v) as v y.  (Forming the first term in the log's pass
+         * instead was slower.)  For v in 2^-1020..2^1020 (else far_v holds and xfar_param redoes
+         * the element) neither needs a far-range test: sqrt(v) is within
+         * 2^+-510, and r (r y/2) = r^2/(2 sqrt(v)) overflows only where the
+         * loss does (the other term is then below 1 in size or positive). */
+#if defined(GNLL_AVX512_MATH)
+        const int rs = bmode == 2 && !want_grad;
+#else
+        const int rs = 0;
+#endif
         const int far_v =
             NAME(log_clamped)(pb, m, eps, param == GNLL_PARAM_STD, beta, lb,
-                              bmode == 1 ? tb : NULL);
+                              bmode == 1 ? tb : NULL, rs ? tb : NULL);
         /* beta-NLL: the least and greatest |r/v| (with gradients: without
          * them only the greatest matters) and v^beta, for
          * gnll_beta_far_range.  A general beta's v^beta = exp(beta log v)
@@ -1007,20 +1033,24 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
             const double vc =
                 gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps);
             const double r = (double)xb[k] - (double)yb[k];
-            const double iv = 1.0 / vc;
-            const double t = r * iv;
+            /* (rs: y = 1/sqrt(v), t = u = r y) */
+            const double y = rs ? tb[k] : 0.0;
+            const double iv = rs ? 0.0 : 1.0 / vc;
+            const double t = rs ? r * y : r * iv;
             const double logv = lb[k];
             const double bw = bmode == 0   ? 1.0
+                              : rs         ? vc * y
                               : bmode == 2 ? sqrt(vc)
                               : bmode == 3 ? vc
                                            : tb[k];
-            if (bmode != 0 || param == GNLL_PARAM_STD) {
+            if ((bmode != 0 || param == GNLL_PARAM_STD) && !rs) {
                 const double at = fabs(t);
                 if (bmode != 0 && want_grad)
                     tlo = at < tlo ? at : tlo;
                 thi = at > thi ? at : thi;
             }
-            lb[k] = bw * gnll_loss(logv, r, t, c);
+            lb[k] = rs ? fma(bw, 0.5 * logv + c, r * (0.5 * t))
+                       : bw * gnll_loss(logv, r, t, c);
             if (want_grad) {
                 const double d = gnll_dvar(iv, t);
                 const double gt = bw * t;
