@@ -269,37 +269,70 @@ def test_loss_alone_does_not_depend_on_a_far_neighbour():
 @pytest.mark.parametrize("full", [False, True])
 def test_beta_half_loss_alone_at_the_overflow_edge(name, full):
     """beta=0.5, the loss alone: on the AVX-512 path sqrt(v) (log v/2 + c)
-    + r (r y/2) with y = 1/sqrt(v) from Newton's method.  Where r^2/(2
-    sqrt(v)) is within a relative 1e-3 of the largest double, the loss is
-    the exact value rounded, or infinite where that overflows (r^2/(2
-    sqrt(v)) down to 1e-13 above it: within a few ulp of the threshold,
-    an answer good to a few ulp may fall either side); and so across
-    double's range of v, for r of every size."""
-    c = 0.5 * math.log(2 * math.pi) if full else 0.0
-    vs = [1e-300, 1e-30, 0.25, 1.0, 4.0, 1e30, 1e300]
+    + r (r y/2) with y = 1/sqrt(v) from Newton's method, and no test of
+    r/v.  Where r^2/(2 sqrt(v)) is within a relative 1e-3 of the largest
+    double, the loss is within 1e-13 of the exact value, or infinite where
+    that overflows (r^2/(2 sqrt(v)) down to 1e-13 above it: within a few
+    ulp of the threshold, an answer good to a few ulp may fall either
+    side); and so for v up to the ends of 2^-1020..2^1020 and just beyond,
+    and for r of every size."""
+    vs = [2.0**-1020 * 1.5, 2.0**-1021, 1e-300, 1e-30, 0.25, 1.0, 4.0, 1e30, 1e300,
+          2.0**1019 * 1.9, 2.0**1021]
     xs, ps, exact = [], [], []
     with mpmath.workdps(60):
+        mc = mpmath.log(2 * mpmath.pi) / 2 if full else 0
         for v in vs:
-            for rel in ["-1e-3", "-1e-13", "1e-13", "1e-3"]:
-                # r^2/(2 sqrt(v)) = DBL_MAX (1 + rel)
-                r = mpmath.sqrt(2 * DBL_MAX * mpmath.sqrt(v) * (1 + mpmath.mpf(rel)))
-                xs.append(float(r) if r < DBL_MAX else float(DBL_MAX))
-                ps.append(math.sqrt(v) if name == "std" else v)
-            for r in RESIDUALS + [3e-200, 7e-100, 0.3]:
+            p = math.sqrt(v) if name == "std" else v
+            mv = mpmath.mpf(p) ** 2 if name == "std" else mpmath.mpf(p)
+            edge = [mpmath.sqrt(2 * DBL_MAX * mpmath.sqrt(mv) * (1 + mpmath.mpf(rel)))
+                    for rel in ("-1e-3", "-1e-13", "1e-13", "1e-3")]
+            for r in [float(min(e, DBL_MAX)) for e in edge] + RESIDUALS + [3e-200, 7e-100, 0.3]:
+                mr = mpmath.mpf(r)
                 xs.append(r)
-                ps.append(math.sqrt(v) if name == "std" else v)
-        for r, p in zip(xs, ps):
-            mr, mp = mpmath.mpf(r), mpmath.mpf(p)
-            mv = mp * mp if name == "std" else mp
-            mc = mpmath.log(2 * mpmath.pi) / 2 if full else 0
-            exact.append((mpmath.sqrt(mv) * (mpmath.log(mv) / 2 + mc) + mr * mr / (2 * mpmath.sqrt(mv)),
-                          mpmath.sqrt(mv) * (abs(mpmath.log(mv) / 2) + abs(mc))
-                          + mr * mr / (2 * mpmath.sqrt(mv))))
+                ps.append(p)
+                exact.append((mpmath.sqrt(mv) * (mpmath.log(mv) / 2 + mc)
+                              + mr * mr / (2 * mpmath.sqrt(mv)),
+                              mpmath.sqrt(mv) * (abs(mpmath.log(mv) / 2) + abs(mc))
+                              + mr * mr / (2 * mpmath.sqrt(mv))))
     x = np.array(xs)
     loss = gnll.gaussian_nll_loss(x, np.zeros_like(x), **{name: np.array(ps)}, eps=0.0,
                                   beta=0.5, full=full, reduction="none")
-    assert c == 0.0 or full
     bad = [(p, r, got, float(e[0])) for p, r, got, e in zip(ps, xs, loss, exact)
            if not _close(got, e, 1e-13)]
     assert not bad, bad
     assert np.isinf(loss).any() and np.isfinite(loss).any()
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("beta", [0.5, 0.3])
+def test_infinite_parameter_keeps_the_plain_value(name, beta):
+    """An infinite var or std is no far value: the loss is the plain forms'
+    value (inf, or NaN for an infinite residual), the loss alone as with
+    gradients, on every path."""
+    x = np.array([1.0, 0.0, 1e300, -1e-300, np.inf])
+    p = np.full(5, np.inf)
+    only = gnll.gaussian_nll_loss(x, np.zeros(5), **{name: p}, beta=beta, reduction="none")
+    loss, _ = gnll.gaussian_nll_loss_and_grad(x, np.zeros(5), **{name: p}, beta=beta,
+                                              reduction="none")
+    np.testing.assert_array_equal(only[:4], np.inf)
+    np.testing.assert_array_equal(only, loss)
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_beta_half_loss_alone_does_not_depend_on_a_far_neighbour(name):
+    """An element with |r/v| above 2^511 is not a far element for beta=0.5's
+    loss alone: it has the same value whether or not a far element (v below
+    2^-1020) shares its block."""
+    rng = np.random.default_rng(5)
+    v = 10.0 ** rng.uniform(-300, -5, 200)
+    x = np.sqrt(v) * 10.0 ** rng.uniform(0, 300, 200)
+    x[:3] = [3.411247520612383e147, 1e200, 1e-300]
+    v[:3] = [2.003683556134784e-9, 1e-150, 1e-300]
+    far = 1e-310 if name == "var" else 1e-160
+    p = np.sqrt(v) if name == "std" else v
+    alone = gnll.gaussian_nll_loss(x, np.zeros_like(x), **{name: p}, eps=0.0, beta=0.5,
+                                   reduction="none")
+    beside = gnll.gaussian_nll_loss(np.append(x, 1.0), np.zeros(x.size + 1),
+                                    **{name: np.append(p, far)}, eps=0.0, beta=0.5,
+                                    reduction="none")
+    np.testing.assert_array_equal(alone, beside[:-1])

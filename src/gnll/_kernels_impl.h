@@ -669,12 +669,29 @@ static void NAME(xfar_param)(const T *restrict xb, const T *restrict yb,
                              double *restrict db, T *restrict tx,
                              T *restrict tv)
 {
+#if defined(GNLL_AVX512_MATH)
+    /* beta = 1/2 without gradients: xeval's form from 1/sqrt(v) (rs),
+     * which needs no test of r/v (so none here either: an element is
+     * redone only for its own sake), and whose 1/sqrt(v) is NaN for v =
+     * inf: such elements get the plain form's value */
+    const int rs = o->beta == 0.5 && !want_grad;
+#else
+    const int rs = 0;
+#endif
     for (ptrdiff_t k = 0; k < m; k++) {
         const double pk = (double)pb[k];
         const double vc = gnll_clamp(
             o->param == GNLL_PARAM_STD ? pk * pk : pk, o->eps);
         const double xk = (double)xb[k], yk = (double)yb[k];
         int far = gnll_param_far(pk, vc);
+        if (rs) {
+            if (!far && vc > DBL_MAX) {
+                const double r = xk - yk;
+                lb[k] = sqrt(vc) * gnll_loss(log(vc), r, r * (1.0 / vc), o->c);
+            }
+            if (!far)
+                continue;
+        }
         if (!far && (o->beta != 0.0 || o->param == GNLL_PARAM_STD))
             far = gnll_beta_far(xk - yk, vc, o->beta,
                                 want_grad && o->beta != 0.0);
@@ -1003,10 +1020,12 @@ NAME(xeval)(const T *restrict xb, const T *restrict yb,
          * square root in the element loop (they share one slow unit, which
          * set this loop's pace): the loss is sqrt(v) (log v/2 + c) + r (r
          * y/2), sqrt(v) as v y.  (Forming the first term in the log's pass
-         * instead was slower.)  For v in 2^-1020..2^1020 (else far_v holds and xfar_param redoes
-         * the element) neither needs a far-range test: sqrt(v) is within
-         * 2^+-510, and r (r y/2) = r^2/(2 sqrt(v)) overflows only where the
-         * loss does (the other term is then below 1 in size or positive). */
+         * instead was slower.)  For v in 2^-1020..2^1020 neither needs a
+         * far-range test: sqrt(v) is within 2^+-510, and r (r y/2) =
+         * r^2/(2 sqrt(v)) overflows only where the loss does (the other
+         * term is then below 1 in size or positive).  For v beyond (far_v
+         * holds) xfar_param redoes the element, in long double, or for v =
+         * inf (y is NaN there) in the plain form. */
 #if defined(GNLL_AVX512_MATH)
         const int rs = bmode == 2 && !want_grad;
 #else
