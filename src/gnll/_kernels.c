@@ -983,16 +983,11 @@ static GNLL_ALWAYS_INLINE __m512d gnll_exp8(__m512d a)
  */
 static GNLL_ALWAYS_INLINE __m512d gnll_rsqrt8(__m512d x)
 {
-    const __m512d half = _mm512_set1_pd(0.5);
+    const __m512d half = _mm512_set1_pd(0.5), xh = _mm512_mul_pd(x, half);
     __m512d y = _mm512_rsqrt14_pd(x);
-    y = _mm512_fmadd_pd(
-        y,
-        _mm512_fnmadd_pd(_mm512_mul_pd(_mm512_mul_pd(x, half), y), y, half),
-        y);
-    return _mm512_fmadd_pd(
-        y,
-        _mm512_fnmadd_pd(_mm512_mul_pd(_mm512_mul_pd(x, half), y), y, half),
-        y);
+    y = _mm512_fmadd_pd(y, _mm512_fnmadd_pd(_mm512_mul_pd(xh, y), y, half), y);
+    return _mm512_fmadd_pd(y, _mm512_fnmadd_pd(_mm512_mul_pd(xh, y), y, half),
+                           y);
 }
 
 /* dst[k] = exp(scale * src[k]) for k < m (dst may be src), by gnll_exp8. */

@@ -1699,14 +1699,9 @@ NAME(xcurv_block)(const T *restrict xb, const T *restrict yb,
             NAME(exp_inplace)(gb, m);
         }
     } else if (bmode == 1) {
-#pragma omp simd
-        for (ptrdiff_t k = 0; k < m; k++) {
-            const double pk = (double)pb[k];
-            eb[k] = NAME(log_in_loop)(
-                gnll_clamp(param == GNLL_PARAM_STD ? pk * pk : pk, eps));
-        }
-        NAME(log_after)(eb, m);
-        NAME(exp_of_scaled)(gb, eb, beta, m);
+        /* (the far elements: found below, element by element) */
+        (void)NAME(log_clamped)(pb, m, eps, param == GNLL_PARAM_STD, beta, eb,
+                                gb, NULL);
     }
     int fix = 0;  /* elements for the far forms or long double (below) */
     double farb[GNLL_BLK];  /* which: 1 for those, else 0 */
